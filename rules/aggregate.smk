@@ -1,0 +1,21 @@
+# Stage 4: long-format metrics and leaderboard.
+
+
+localrules:
+    aggregate_metrics,
+
+
+rule aggregate_metrics:
+    input:
+        metrics=cv_metrics_inputs,
+    output:
+        cv_metrics="results/cv_metrics.csv",
+        leaderboard="results/leaderboard.csv",
+    log:
+        "logs/aggregate/aggregate_metrics.log",
+    params:
+        code=code_version("aggregate", "metrics", "io"),
+    conda:
+        "../envs/survival.yaml"
+    script:
+        "../scripts/aggregate_metrics.py"

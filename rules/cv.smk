@@ -1,0 +1,32 @@
+# Stage 3: one job per model x fold.
+
+
+rule fit_model:
+    input:
+        train="results/splits/fold_{fold}/train.parquet",
+        test="results/splits/fold_{fold}/test.parquet",
+        preprocessor="results/splits/fold_{fold}/preprocessor.json",
+        grid="results/splits/time_grid.json",
+    output:
+        metrics="results/cv/{model}/fold_{fold}/metrics.json",
+        predictions="results/cv/{model}/fold_{fold}/predictions.parquet",
+    log:
+        "logs/cv/{model}/fold_{fold}.log",
+    benchmark:
+        "benchmarks/cv/{model}/fold_{fold}.tsv"
+    params:
+        model_params=model_params,
+        seed=config["cv"]["seed"],
+        duration_col=config["data"]["duration_col"],
+        event_col=config["data"]["event_col"],
+        id_col=config["data"]["id_col"],
+        batch_size=config["evaluation"]["batch_size"],
+        strict=config["strict"],
+        code=code_version("cv", "models", "metrics", "io"),
+    resources:
+        mem_mb=mem_mb_fit,
+        runtime=runtime_fit,
+    conda:
+        "../envs/survival.yaml"
+    script:
+        "../scripts/fit_model.py"

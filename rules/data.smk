@@ -1,0 +1,45 @@
+# Stage 1: input data (demo export) and validation.
+
+
+localrules:
+    export_demo_data,
+
+
+rule export_demo_data:
+    output:
+        "resources/demo/{dataset}.csv",
+    log:
+        "logs/demo/{dataset}.log",
+    conda:
+        "../envs/survival.yaml"
+    script:
+        "../scripts/export_demo_data.py"
+
+
+rule validate_data:
+    input:
+        data=config["data"]["path"],
+    output:
+        clean="results/data/clean.parquet",
+        schema="results/data/schema.json",
+    log:
+        "logs/data/validate_data.log",
+    benchmark:
+        "benchmarks/data/validate_data.tsv"
+    params:
+        duration_col=config["data"]["duration_col"],
+        event_col=config["data"]["event_col"],
+        id_col=config["data"]["id_col"],
+        features=config["data"]["features"],
+        categorical=config["data"]["categorical"],
+        run_type=config["run_type"],
+        sample_size=config["sample_size"],
+        seed=config["cv"]["seed"],
+        min_rows=config["cv"]["n_folds"] * config["cv"]["min_rows_per_fold"],
+        code=code_version("io", "schema", "splits", "errors"),
+    resources:
+        mem_mb=mem_mb_validate,
+    conda:
+        "../envs/survival.yaml"
+    script:
+        "../scripts/validate_data.py"

@@ -1,0 +1,30 @@
+# Stage 2: stratified folds, evaluation time grid, fold-fitted preprocessing (pandas ETL).
+
+
+rule split_data:
+    input:
+        clean="results/data/clean.parquet",
+        schema="results/data/schema.json",
+    output:
+        folds="results/splits/folds.parquet",
+        grid="results/splits/time_grid.json",
+        train=expand("results/splits/fold_{fold}/train.parquet", fold=FOLDS),
+        test=expand("results/splits/fold_{fold}/test.parquet", fold=FOLDS),
+        preprocessor=expand("results/splits/fold_{fold}/preprocessor.json", fold=FOLDS),
+    log:
+        "logs/splits/split_data.log",
+    benchmark:
+        "benchmarks/splits/split_data.tsv"
+    params:
+        n_folds=config["cv"]["n_folds"],
+        seed=config["cv"]["seed"],
+        min_frequency=config["preprocess"]["rare_min_frequency"],
+        n_times=config["evaluation"]["n_times"],
+        time_quantiles=config["evaluation"]["time_quantiles"],
+        code=code_version("etl", "preprocess", "splits", "timegrid", "io"),
+    resources:
+        mem_mb=mem_mb_split,
+    conda:
+        "../envs/survival.yaml"
+    script:
+        "../scripts/split_data.py"

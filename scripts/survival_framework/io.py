@@ -1,0 +1,137 @@
+"""Reading user tables and writing result files atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import InputValidationError
+
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "read_table",
+    "read_json",
+    "atomic_path",
+    "write_json",
+    "write_parquet",
+    "write_csv",
+]
+
+SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq", ".pkl", ".pickle")
+
+
+def read_table(path: str | os.PathLike, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read a CSV, Parquet or pickle table.
+
+    Parameters
+    ----------
+    path : path-like
+        Input file; the format is chosen from the suffix.
+    columns : sequence of str, optional
+        Columns to read (Parquet reads only these from disk).
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    InputValidationError
+        If the file is missing, has an unsupported suffix, cannot be parsed or is empty.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise InputValidationError(
+            str(path),
+            f"unsupported file extension {suffix or '(none)'!r}; "
+            f"use one of {', '.join(SUPPORTED_SUFFIXES)}",
+        )
+    if not path.is_file():
+        raise InputValidationError(str(path), "file does not exist")
+    if path.stat().st_size == 0:
+        raise InputValidationError(str(path), "file is empty (0 bytes)")
+    try:
+        if suffix == ".csv":
+            df = pd.read_csv(path, usecols=list(columns) if columns is not None else None)
+        elif suffix in (".parquet", ".pq"):
+            df = pd.read_parquet(path, columns=list(columns) if columns is not None else None)
+        else:
+            df = pd.read_pickle(path)
+            if columns is not None:
+                df = df[list(columns)]
+    except InputValidationError:
+        raise
+    except Exception as exc:  # parse errors of three libraries: report them uniformly
+        raise InputValidationError(
+            str(path), f"cannot be read as {suffix[1:]}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(df, pd.DataFrame):
+        raise InputValidationError(
+            str(path), f"pickle holds a {type(df).__name__}, not a pandas DataFrame"
+        )
+    return df
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file."""
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` and move it into place on success.
+
+    A killed job therefore never leaves a partial file under the final name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(obj: Any, path: str | os.PathLike) -> None:
+    """Write ``obj`` as indented JSON, atomically (NaN is written as ``NaN``)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a DataFrame as Parquet (no index), atomically."""
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
+
+
+def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a DataFrame as CSV (no index, full float precision), atomically."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.17g")
+
+
+def _json_default(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

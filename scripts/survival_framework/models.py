@@ -1,0 +1,390 @@
+"""Model registry: five survival models behind one scikit-learn-style interface.
+
+Every estimator takes ``X`` (float ndarray) and ``y`` (scikit-survival structured array with
+fields ``event`` and ``time``) in ``fit``, returns a risk score (higher = earlier event) from
+``predict`` and survival probabilities on any time grid from ``predict_survival``, computed in
+row batches so memory stays bounded for any number of rows.
+
+Use :func:`get_model` to build one by name; :data:`MODEL_NAMES` lists them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import zlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sksurv.ensemble import GradientBoostingSurvivalAnalysis
+from sksurv.ensemble import RandomSurvivalForest as _SksurvRSF
+from sksurv.linear_model import CoxnetSurvivalAnalysis, CoxPHSurvivalAnalysis
+from sksurv.linear_model.coxph import BreslowEstimator
+
+__all__ = [
+    "MODEL_NAMES",
+    "CoxPH",
+    "Coxnet",
+    "RandomSurvivalForest",
+    "GradientBoostedSurvival",
+    "WeibullAFT",
+    "get_model",
+    "model_seed",
+    "survival_arrays",
+]
+
+
+def survival_arrays(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split a structured survival array into ``(event as bool, time as float)``."""
+    names = y.dtype.names
+    return y[names[0]].astype(bool), y[names[1]].astype(float)
+
+
+def _step_lookup(x: np.ndarray, values: np.ndarray, times: np.ndarray, before: float) -> np.ndarray:
+    """Evaluate a right-continuous step function given at ``x`` at ``times``."""
+    idx = np.searchsorted(x, times, side="right") - 1
+    out = np.where(idx >= 0, values[np.clip(idx, 0, None)], before)
+    return out.astype(float)
+
+
+class _SurvivalEstimator(BaseEstimator):
+    """Shared batching of survival predictions."""
+
+    def predict_survival(
+        self, X: np.ndarray, times: np.ndarray, batch_size: int = 50_000
+    ) -> np.ndarray:
+        """Survival probabilities ``S(t | x)``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+        times : ndarray of shape (n_times,)
+        batch_size : int
+            Rows predicted at once; bounds memory for any ``n_samples``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_times)
+        """
+        X = np.asarray(X, dtype=float)
+        times = np.asarray(times, dtype=float)
+        out = np.empty((X.shape[0], times.shape[0]), dtype=float)
+        for start in range(0, X.shape[0], batch_size):
+            stop = start + batch_size
+            out[start:stop] = self._predict_survival_batch(X[start:stop], times)
+        return out
+
+    def _predict_survival_batch(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class _CoxLike(_SurvivalEstimator):
+    """A model with a log-hazard-ratio score and a Breslow baseline hazard."""
+
+    def _linear_predictor(self, X: np.ndarray) -> np.ndarray:
+        return self.model_.predict(X)
+
+    def _fit_baseline(self, X: np.ndarray, y: np.ndarray) -> None:
+        event, time = survival_arrays(y)
+        breslow = BreslowEstimator().fit(self._linear_predictor(X), event, time)
+        self.baseline_times_ = np.asarray(breslow.cum_baseline_hazard_.x, dtype=float)
+        self.baseline_cumhaz_ = np.asarray(breslow.cum_baseline_hazard_.y, dtype=float)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Risk score: the linear predictor (log hazard ratio)."""
+        return self._linear_predictor(np.asarray(X, dtype=float))
+
+    def _predict_survival_batch(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
+        cumhaz = _step_lookup(self.baseline_times_, self.baseline_cumhaz_, times, before=0.0)
+        return np.exp(-np.exp(self._linear_predictor(X))[:, None] * cumhaz[None, :])
+
+
+class CoxPH(_CoxLike):
+    """Cox proportional hazards (scikit-survival) with a small ridge penalty for stability.
+
+    Parameters
+    ----------
+    alpha : float
+        Ridge penalty; a small positive value keeps the fit stable with one-hot columns.
+    ties : {"breslow", "efron"}
+        Handling of tied event times.
+    n_iter : int
+        Maximum Newton-Raphson iterations.
+    tol : float
+        Convergence tolerance.
+    """
+
+    def __init__(self, alpha: float = 1e-4, ties: str = "breslow", n_iter: int = 100, tol: float = 1e-9):
+        self.alpha = alpha
+        self.ties = ties
+        self.n_iter = n_iter
+        self.tol = tol
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> CoxPH:
+        X = np.asarray(X, dtype=float)
+        self.model_ = CoxPHSurvivalAnalysis(
+            alpha=self.alpha, ties=self.ties, n_iter=self.n_iter, tol=self.tol
+        ).fit(X, y)
+        self._fit_baseline(X, y)
+        return self
+
+
+class Coxnet(_CoxLike):
+    """Elastic-net penalised Cox model (scikit-survival ``CoxnetSurvivalAnalysis``).
+
+    The model is fitted for the one chosen penalty ``alpha`` and its Breslow baseline is
+    estimated for that penalty only (the path's per-alpha baselines are the slow part).
+
+    Parameters
+    ----------
+    l1_ratio : float
+        Elastic-net mixing (1 = lasso).
+    alpha : float
+        Penalty strength.
+    tol : float
+        Coordinate-descent tolerance.
+    max_iter : int
+        Maximum coordinate-descent iterations.
+    """
+
+    def __init__(self, l1_ratio: float = 0.5, alpha: float = 0.01, tol: float = 1e-7, max_iter: int = 100_000):
+        self.l1_ratio = l1_ratio
+        self.alpha = alpha
+        self.tol = tol
+        self.max_iter = max_iter
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> Coxnet:
+        X = np.asarray(X, dtype=float)
+        self.model_ = CoxnetSurvivalAnalysis(
+            l1_ratio=self.l1_ratio,
+            alphas=[self.alpha],
+            tol=self.tol,
+            max_iter=self.max_iter,
+            fit_baseline_model=False,
+        ).fit(X, y)
+        self._fit_baseline(X, y)
+        return self
+
+    def _linear_predictor(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.model_.coef_[:, 0]
+
+
+class GradientBoostedSurvival(_CoxLike):
+    """Gradient-boosted regression trees with the Cox partial likelihood loss (scikit-survival).
+
+    Parameters
+    ----------
+    n_estimators, learning_rate, max_depth, min_samples_leaf, subsample, max_features
+        As in ``sksurv.ensemble.GradientBoostingSurvivalAnalysis``.
+    random_state : int, optional
+        Seed (set per model x fold by the workflow).
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 100,
+        learning_rate: float = 0.1,
+        max_depth: int = 3,
+        min_samples_leaf: int = 1,
+        subsample: float = 1.0,
+        max_features: Any = None,
+        random_state: int | None = None,
+    ):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+        self.subsample = subsample
+        self.max_features = max_features
+        self.random_state = random_state
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> GradientBoostedSurvival:
+        X = np.asarray(X, dtype=float)
+        self.model_ = GradientBoostingSurvivalAnalysis(
+            loss="coxph",
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            max_depth=self.max_depth,
+            min_samples_leaf=self.min_samples_leaf,
+            subsample=self.subsample,
+            max_features=self.max_features,
+            random_state=self.random_state,
+        ).fit(X, y)
+        self._fit_baseline(X, y)
+        return self
+
+
+class RandomSurvivalForest(_SurvivalEstimator):
+    """Random survival forest (scikit-survival) on a discretised time axis.
+
+    Parameters
+    ----------
+    n_estimators, min_samples_leaf, max_features, max_depth, max_samples
+        As in ``sksurv.ensemble.RandomSurvivalForest`` (``max_samples`` subsamples the
+        bootstrap, a fraction or a count).
+    n_time_bins : int or None
+        Training times are rounded up to at most this many quantiles of the event times
+        before fitting. The forest stores a survival curve per leaf over the unique
+        training times, so this bounds memory and time; ``None`` keeps exact times.
+    random_state : int, optional
+        Seed (set per model x fold by the workflow).
+    n_jobs : int
+        Threads used to build and evaluate trees.
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 100,
+        min_samples_leaf: int = 15,
+        max_features: Any = "sqrt",
+        max_depth: int | None = None,
+        max_samples: float | int | None = None,
+        n_time_bins: int | None = 100,
+        random_state: int | None = None,
+        n_jobs: int = 1,
+    ):
+        self.n_estimators = n_estimators
+        self.min_samples_leaf = min_samples_leaf
+        self.max_features = max_features
+        self.max_depth = max_depth
+        self.max_samples = max_samples
+        self.n_time_bins = n_time_bins
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> RandomSurvivalForest:
+        X = np.asarray(X, dtype=float)
+        event, time = survival_arrays(y)
+        if self.n_time_bins is not None:
+            qs = np.linspace(0.0, 1.0, self.n_time_bins)
+            edges = np.unique(np.append(np.quantile(time[event], qs), time.max()))
+            time = edges[np.searchsorted(edges, time, side="left")]
+            y = np.empty(len(time), dtype=[("event", bool), ("time", float)])
+            y["event"], y["time"] = event, time
+        self.model_ = _SksurvRSF(
+            n_estimators=self.n_estimators,
+            min_samples_leaf=self.min_samples_leaf,
+            max_features=self.max_features,
+            max_depth=self.max_depth,
+            max_samples=self.max_samples,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+        ).fit(X, y)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Risk score: the ensemble's summed cumulative hazard."""
+        return self.model_.predict(np.asarray(X, dtype=float))
+
+    def _predict_survival_batch(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
+        surv = self.model_.predict_survival_function(X, return_array=True)
+        idx = np.searchsorted(self.model_.unique_times_, times, side="right") - 1
+        return np.where(idx >= 0, surv[:, np.clip(idx, 0, None)], 1.0)
+
+
+class WeibullAFT(_SurvivalEstimator):
+    """Weibull accelerated failure time model (lifelines ``WeibullAFTFitter``).
+
+    ``S(t | x) = exp(-(t / lambda(x)) ** rho)`` with ``log lambda(x) = b0 + x'b``; the risk
+    score is ``-log lambda(x)`` (shorter expected time = higher risk). Predictions are
+    computed in closed form from the fitted parameters.
+
+    Parameters
+    ----------
+    penalizer : float
+        L2 (elastic-net with ``l1_ratio``) penalty, as in lifelines.
+    l1_ratio : float
+        Elastic-net mixing of the penalty.
+    """
+
+    def __init__(self, penalizer: float = 0.01, l1_ratio: float = 0.0):
+        self.penalizer = penalizer
+        self.l1_ratio = l1_ratio
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> WeibullAFT:
+        from lifelines import WeibullAFTFitter
+
+        X = np.asarray(X, dtype=float)
+        event, time = survival_arrays(y)
+        cols = [f"x{i}" for i in range(X.shape[1])]
+        df = pd.DataFrame(X, columns=cols)
+        df["_T"], df["_E"] = time, event.astype(int)
+        self.model_ = WeibullAFTFitter(penalizer=self.penalizer, l1_ratio=self.l1_ratio)
+        self.model_.fit(df, duration_col="_T", event_col="_E")
+        lam = self.model_.params_.loc["lambda_"]
+        self.coef_ = lam[cols].to_numpy(dtype=float)
+        self.intercept_ = float(lam["Intercept"])
+        self.rho_ = float(np.exp(self.model_.params_.loc["rho_"]["Intercept"]))
+        return self
+
+    def _log_lambda(self, X: np.ndarray) -> np.ndarray:
+        return self.intercept_ + np.asarray(X, dtype=float) @ self.coef_
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Risk score: ``-log lambda(x)``."""
+        return -self._log_lambda(X)
+
+    def _predict_survival_batch(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
+        scale = np.exp(self._log_lambda(X))
+        return np.exp(-np.power(times[None, :] / scale[:, None], self.rho_))
+
+
+_REGISTRY: dict[str, type[_SurvivalEstimator]] = {
+    "coxph": CoxPH,
+    "coxnet": Coxnet,
+    "rsf": RandomSurvivalForest,
+    "gbsa": GradientBoostedSurvival,
+    "weibull_aft": WeibullAFT,
+}
+
+MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
+
+
+def get_model(
+    name: str, random_state: int | None = None, n_jobs: int = 1, **params: Any
+) -> _SurvivalEstimator:
+    """Build a model of the registry by name.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`MODEL_NAMES`.
+    random_state : int, optional
+        Passed to models that are random.
+    n_jobs : int
+        Passed to models that use threads.
+    **params
+        Constructor parameters of the model.
+
+    Returns
+    -------
+    estimator
+        Unfitted estimator.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is unknown or a parameter is not accepted by the model.
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)}")
+    cls = _REGISTRY[name]
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    unknown = set(params) - accepted
+    if unknown:
+        raise ValueError(
+            f"model {name!r} does not accept parameter(s) {sorted(unknown)}; "
+            f"accepted: {sorted(accepted - {'random_state', 'n_jobs'})}"
+        )
+    if "random_state" in accepted:
+        params["random_state"] = random_state
+    if "n_jobs" in accepted:
+        params["n_jobs"] = n_jobs
+    return cls(**params)
+
+
+def model_seed(base_seed: int, model: str, fold: int) -> int:
+    """Seed of one model x fold fit, derived from the CV seed (stable across runs and hosts)."""
+    seq = np.random.SeedSequence([int(base_seed), zlib.crc32(model.encode()), int(fold)])
+    return int(seq.generate_state(1)[0])
