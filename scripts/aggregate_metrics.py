@@ -18,7 +18,12 @@ def main(smk) -> None:
     write_csv(long, smk.output.cv_metrics)
     write_csv(board, smk.output.leaderboard)
     n_failed = sum(r["status"] != "ok" for r in records)
-    log.info("%d model x fold results, %d failed\n%s", len(records), n_failed, board.to_string(index=False))
+    log.info(
+        "%d model x fold results, %d failed\n%s",
+        len(records),
+        n_failed,
+        board.to_string(index=False),
+    )
 
 
 if __name__ == "__main__" and "snakemake" in globals():

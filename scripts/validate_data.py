@@ -30,7 +30,9 @@ def main(smk) -> None:
     if p.run_type == "sample":
         clean = stratified_sample(clean, p.event_col, p.sample_size, p.seed)
         log.info("run_type=sample: kept a stratified sample of %d rows", len(clean))
-    schema.update(run_type=p.run_type, n_rows_used=len(clean), n_events_used=int(clean[p.event_col].sum()))
+    schema.update(
+        run_type=p.run_type, n_rows_used=len(clean), n_events_used=int(clean[p.event_col].sum())
+    )
     write_parquet(clean, smk.output.clean)
     write_json(schema, smk.output.schema)
     log.info("wrote %s (%d rows, %d events)", smk.output.clean, len(clean), schema["n_events_used"])

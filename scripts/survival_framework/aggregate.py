@@ -40,8 +40,8 @@ def leaderboard(long: pd.DataFrame, records: Iterable[dict]) -> pd.DataFrame:
     )
     out = pd.DataFrame(index=sorted(long["model"].unique()))
     for m in METRIC_NAMES:
-        out[f"{m}_mean"] = wide[("mean", m)] if ("mean", m) in wide else np.nan
-        out[f"{m}_std"] = wide[("std", m)] if ("std", m) in wide else np.nan
+        out[f"{m}_mean"] = wide.get(("mean", m), np.nan)
+        out[f"{m}_std"] = wide.get(("std", m), np.nan)
     ok = long.dropna(subset=["value"]).groupby("model")["fold"].nunique()
     out["n_folds"] = ok.reindex(out.index).fillna(0).astype(int)
     out["n_failed"] = pd.Series(failed).reindex(out.index).fillna(0).astype(int)

@@ -30,7 +30,10 @@ def fold_frames(clean: pd.DataFrame, schema: dict, state: dict) -> pd.DataFrame:
     keys = [ROW_COL] + ([schema["id_col"]] if schema["id_col"] else [])
     keys += [schema["duration_col"], schema["event_col"]]
     return pd.concat(
-        [clean[keys].reset_index(drop=True), preprocess.transform(clean, state).reset_index(drop=True)],
+        [
+            clean[keys].reset_index(drop=True),
+            preprocess.transform(clean, state).reset_index(drop=True),
+        ],
         axis=1,
     )
 
@@ -53,14 +56,30 @@ def run_pandas_etl(
     clean = read_table(clean_path)
     dur, ev = schema["duration_col"], schema["event_col"]
     folds = assign_folds(clean[ev].to_numpy(), n_folds, seed)
-    grid = evaluation_time_grid(clean[dur].to_numpy(), clean[ev].to_numpy(), folds, n_times, quantiles)
-    log.info("time grid: %d points in [%g, %g], tau=%g", len(grid["times"]), grid["times"][0], grid["tau"], grid["tau"])
+    grid = evaluation_time_grid(
+        clean[dur].to_numpy(), clean[ev].to_numpy(), folds, n_times, quantiles
+    )
+    log.info(
+        "time grid: %d points in [%g, %g], tau=%g",
+        len(grid["times"]),
+        grid["times"][0],
+        grid["tau"],
+        grid["tau"],
+    )
     for k in range(n_folds):
         train, test = clean[folds != k], clean[folds == k]
         state = preprocess.fit_state(train, schema["numeric"], schema["categorical"], min_frequency)
         write_parquet(fold_frames(train, schema, state), out_dir / f"fold_{k}" / "train.parquet")
         write_parquet(fold_frames(test, schema, state), out_dir / f"fold_{k}" / "test.parquet")
         write_json(state, out_dir / f"fold_{k}" / "preprocessor.json")
-        log.info("fold %d: %d train / %d test rows, %d features", k, len(train), len(test), len(preprocess.output_columns(state)))
+        log.info(
+            "fold %d: %d train / %d test rows, %d features",
+            k,
+            len(train),
+            len(test),
+            len(preprocess.output_columns(state)),
+        )
     write_json(grid, out_dir / "time_grid.json")
-    write_parquet(pd.DataFrame({ROW_COL: clean[ROW_COL].to_numpy(), "fold": folds}), out_dir / "folds.parquet")
+    write_parquet(
+        pd.DataFrame({ROW_COL: clean[ROW_COL].to_numpy(), "fold": folds}), out_dir / "folds.parquet"
+    )

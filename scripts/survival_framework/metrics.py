@@ -33,7 +33,9 @@ METRIC_NAMES: tuple[str, ...] = ("harrell_c", "uno_c", "ibs", "mean_auc")
 
 def to_structured(event: np.ndarray, time: np.ndarray) -> np.ndarray:
     """Structured survival array as scikit-survival expects."""
-    return Surv.from_arrays(event=np.asarray(event).astype(bool), time=np.asarray(time, dtype=float))
+    return Surv.from_arrays(
+        event=np.asarray(event).astype(bool), time=np.asarray(time, dtype=float)
+    )
 
 
 def censor_after(y: np.ndarray, horizon: float) -> np.ndarray:

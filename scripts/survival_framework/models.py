@@ -115,7 +115,9 @@ class CoxPH(_CoxLike):
         Convergence tolerance.
     """
 
-    def __init__(self, alpha: float = 1e-4, ties: str = "breslow", n_iter: int = 100, tol: float = 1e-9):
+    def __init__(
+        self, alpha: float = 1e-4, ties: str = "breslow", n_iter: int = 100, tol: float = 1e-9
+    ):
         self.alpha = alpha
         self.ties = ties
         self.n_iter = n_iter
@@ -148,7 +150,9 @@ class Coxnet(_CoxLike):
         Maximum coordinate-descent iterations.
     """
 
-    def __init__(self, l1_ratio: float = 0.5, alpha: float = 0.01, tol: float = 1e-7, max_iter: int = 100_000):
+    def __init__(
+        self, l1_ratio: float = 0.5, alpha: float = 0.01, tol: float = 1e-7, max_iter: int = 100_000
+    ):
         self.l1_ratio = l1_ratio
         self.alpha = alpha
         self.tol = tol

@@ -99,6 +99,75 @@ def _coerce_duration(s: pd.Series, path: str, column: str) -> np.ndarray:
     return x
 
 
+def _resolve_features(
+    df: pd.DataFrame,
+    path: str,
+    reserved: set[str],
+    features: Sequence[str] | None,
+    categorical: Sequence[str] | None,
+) -> tuple[list[str], list[str]]:
+    """Feature and categorical column lists, defaulted and checked against ``df``."""
+    if features is None:
+        features = [c for c in df.columns if c not in reserved]
+    features = list(features)
+    for col in features:
+        if col not in df.columns:
+            raise InputValidationError(
+                path, f"feature column not found; available columns: {list(df.columns)}", col
+            )
+        if col in reserved:
+            raise InputValidationError(
+                path, "listed as a feature but is the duration, event or id column", col
+            )
+    if not features:
+        raise InputValidationError(path, "no feature columns besides duration/event/id")
+    if categorical is None:
+        categorical = [
+            c for c in features if not ptypes.is_numeric_dtype(df[c]) or ptypes.is_bool_dtype(df[c])
+        ]
+    categorical = list(categorical)
+    for col in categorical:
+        if col not in features:
+            raise InputValidationError(path, "listed as categorical but not a feature", col)
+    return features, categorical
+
+
+def _clean_numeric(s: pd.Series, path: str, col: str) -> np.ndarray | None:
+    """Float values of a numeric feature, or None if it is constant or entirely missing."""
+    if not ptypes.is_numeric_dtype(s):
+        raise InputValidationError(path, "numeric feature has non-numeric values", col)
+    x = s.to_numpy(dtype=float)
+    if np.isinf(x).any():
+        raise InputValidationError(path, f"{int(np.isinf(x).sum())} infinite value(s)", col)
+    if np.isnan(x).all() or np.nanmin(x) == np.nanmax(x):
+        return None
+    return x
+
+
+def _clean_categorical(s: pd.Series) -> np.ndarray | None:
+    """String values of a categorical feature, or None if it is constant or entirely missing."""
+    text = s.astype("object").where(s.notna(), None)
+    text = text.map(lambda v: None if v is None else str(v))
+    if text.nunique(dropna=True) <= 1:
+        return None
+    return text.to_numpy(dtype=object)
+
+
+def _check_structure(df: pd.DataFrame, path: str, columns: dict[str, str | None]) -> None:
+    if df.columns.duplicated().any():
+        dup = df.columns[df.columns.duplicated()].unique().tolist()
+        raise InputValidationError(path, f"duplicated column name(s) {dup}", str(dup[0]))
+    if len(df) == 0:
+        raise InputValidationError(path, "table has no rows")
+    for role, col in columns.items():
+        if col is not None and col not in df.columns:
+            raise InputValidationError(
+                path, f"{role} column not found; available columns: {list(df.columns)}", col
+            )
+    if ROW_COL in df.columns:
+        raise InputValidationError(path, f"column name {ROW_COL!r} is reserved", ROW_COL)
+
+
 def validate_survival_table(
     df: pd.DataFrame,
     path: str,
@@ -142,34 +211,9 @@ def validate_survival_table(
         On the first problem found.
     """
     path = str(path)
-    if df.columns.duplicated().any():
-        dup = df.columns[df.columns.duplicated()].unique().tolist()
-        raise InputValidationError(path, f"duplicated column name(s) {dup}", str(dup[0]))
-    if len(df) == 0:
-        raise InputValidationError(path, "table has no rows")
-    for role, col in (("duration", duration_col), ("event", event_col), ("id", id_col)):
-        if col is not None and col not in df.columns:
-            raise InputValidationError(
-                path, f"{role} column not found; available columns: {list(df.columns)}", col
-            )
+    _check_structure(df, path, {"duration": duration_col, "event": event_col, "id": id_col})
     reserved = {duration_col, event_col} | ({id_col} if id_col else set())
-    if features is None:
-        features = [c for c in df.columns if c not in reserved]
-    else:
-        features = list(features)
-        for col in features:
-            if col not in df.columns:
-                raise InputValidationError(
-                    path, f"feature column not found; available columns: {list(df.columns)}", col
-                )
-            if col in reserved:
-                raise InputValidationError(
-                    path, "listed as a feature but is the duration, event or id column", col
-                )
-    if ROW_COL in df.columns:
-        raise InputValidationError(path, f"column name {ROW_COL!r} is reserved", ROW_COL)
-    if not features:
-        raise InputValidationError(path, "no feature columns besides duration/event/id")
+    features, categorical = _resolve_features(df, path, reserved, features, categorical)
 
     duration = _coerce_duration(df[duration_col], path, duration_col)
     event = coerce_event(df[event_col], path, event_col)
@@ -187,55 +231,30 @@ def validate_survival_table(
         n = int(df[id_col].duplicated().sum())
         raise InputValidationError(path, f"{n} duplicated id value(s)", id_col)
 
-    if categorical is None:
-        categorical = [
-            c
-            for c in features
-            if not ptypes.is_numeric_dtype(df[c]) or ptypes.is_bool_dtype(df[c])
-        ]
-    else:
-        categorical = list(categorical)
-        for col in categorical:
-            if col not in features:
-                raise InputValidationError(path, "listed as categorical but not a feature", col)
-    numeric = [c for c in features if c not in categorical]
-
     clean = {ROW_COL: np.arange(len(df), dtype=np.int64)}
     if id_col is not None:
         clean[id_col] = df[id_col].to_numpy()
     clean[duration_col] = duration
     clean[event_col] = event
     dropped = []
-    for col in numeric:
-        s = df[col]
-        if not ptypes.is_numeric_dtype(s):
-            raise InputValidationError(path, "numeric feature has non-numeric values", col)
-        x = s.to_numpy(dtype=float)
-        if np.isinf(x).any():
-            raise InputValidationError(path, f"{int(np.isinf(x).sum())} infinite value(s)", col)
-        if np.isnan(x).all() or np.nanmin(x) == np.nanmax(x):
+    for col in features:
+        if col in categorical:
+            values = _clean_categorical(df[col])
+        else:
+            values = _clean_numeric(df[col], path, col)
+        if values is None:
             dropped.append(col)
-            continue
-        clean[col] = x
-    for col in categorical:
-        s = df[col]
-        text = s.astype("object").where(s.notna(), None)
-        text = text.map(lambda v: None if v is None else str(v))
-        if text.nunique(dropna=True) <= 1:
-            dropped.append(col)
-            continue
-        clean[col] = text.to_numpy(dtype=object)
-    for col in dropped:
-        warnings.warn(
-            f"{path}, column {col!r}: feature is constant or entirely missing; dropped",
-            DataWarning,
-            stacklevel=2,
-        )
-    numeric = [c for c in numeric if c not in dropped]
+            warnings.warn(
+                f"{path}, column {col!r}: feature is constant or entirely missing; dropped",
+                DataWarning,
+                stacklevel=2,
+            )
+        else:
+            clean[col] = values
+    numeric = [c for c in features if c not in categorical and c not in dropped]
     categorical = [c for c in categorical if c not in dropped]
     if not numeric and not categorical:
         raise InputValidationError(path, "every feature is constant or entirely missing")
-    out = pd.DataFrame(clean)
     schema = {
         "source": path,
         "duration_col": duration_col,
@@ -245,7 +264,7 @@ def validate_survival_table(
         "categorical": categorical,
         "dropped": dropped,
         "input_dtypes": {c: str(df[c].dtype) for c in [*numeric, *categorical]},
-        "n_rows": len(out),
+        "n_rows": len(df),
         "n_events": n_events,
     }
-    return out, schema
+    return pd.DataFrame(clean), schema

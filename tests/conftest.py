@@ -1,0 +1,73 @@
+"""Shared fixtures: small real datasets and real Snakemake runs in scratch copies."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_PARTS = ("Snakefile", "rules", "scripts", "config", "profiles", "envs")
+
+
+def copy_workflow(dest: Path) -> Path:
+    """Copy the workflow (not results) into ``dest`` and return it."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            shutil.copy2(src, dest / part)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900):
+    """Run the real Snakemake CLI of this interpreter in ``workdir``."""
+    cmd = [sys.executable, "-m", "snakemake", *args]
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
+        )
+    return proc
+
+
+@pytest.fixture(scope="session")
+def gbsg2() -> pd.DataFrame:
+    """GBSG2 (686 patients) as one table: time, event, features."""
+    from survival_framework.demo import load_demo
+
+    return load_demo("gbsg2")
+
+
+@pytest.fixture(scope="session")
+def test_workflow_run(tmp_path_factory) -> Path:
+    """One real run of the workflow on config/test/config.yaml (GBSG2, 5 models x 3 folds)."""
+    wd = copy_workflow(tmp_path_factory.mktemp("wf"))
+    snakemake(wd, "--cores", "2", "--configfile", "config/test/config.yaml")
+    return wd
+
+
+def random_survival_table(rng: np.random.Generator, n: int = 200) -> pd.DataFrame:
+    """A small synthetic table with numeric, categorical and missing values."""
+    x1 = rng.normal(size=n)
+    x2 = rng.exponential(size=n)
+    cat = rng.choice(["a", "b", "c", "rare"], size=n, p=[0.5, 0.3, 0.19, 0.01])
+    t_event = rng.exponential(scale=np.exp(-0.7 * x1), size=n) * 100
+    t_cens = rng.exponential(scale=150, size=n)
+    df = pd.DataFrame(
+        {
+            "time": np.minimum(t_event, t_cens),
+            "event": (t_event <= t_cens).astype(int),
+            "x1": x1,
+            "x2": np.where(rng.random(n) < 0.1, np.nan, x2),
+            "cat": np.where(rng.random(n) < 0.05, None, cat),
+        }
+    )
+    return df

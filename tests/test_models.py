@@ -1,0 +1,71 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sksurv.linear_model import CoxPHSurvivalAnalysis
+
+from survival_framework import metrics
+from survival_framework.models import MODEL_NAMES, WeibullAFT, get_model, model_seed
+
+LIGHT = {
+    "rsf": {"n_estimators": 20, "min_samples_leaf": 10, "n_time_bins": 30},
+    "gbsa": {"n_estimators": 20, "max_depth": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def data(gbsg2):
+    num = gbsg2[["age", "pnodes", "tsize", "progrec", "estrec"]].to_numpy(float)
+    X = (num - num.mean(0)) / num.std(0)
+    y = metrics.to_structured(gbsg2["event"], gbsg2["time"])
+    times = np.quantile(y["time"][y["event"]], np.linspace(0.1, 0.8, 12))
+    return X[:500], y[:500], X[500:], y[500:], times
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_fit_predict_shapes_and_sanity(data, name):
+    X_tr, y_tr, X_te, y_te, times = data
+    model = get_model(name, random_state=0, **LIGHT.get(name, {})).fit(X_tr, y_tr)
+    risk = model.predict(X_te)
+    surv = model.predict_survival(X_te, times, batch_size=37)  # several batches
+    assert risk.shape == (len(X_te),) and surv.shape == (len(X_te), len(times))
+    assert np.all((surv >= 0) & (surv <= 1))
+    assert np.all(np.diff(surv, axis=1) <= 1e-12)  # non-increasing in time
+    np.testing.assert_allclose(surv, model.predict_survival(X_te, times, batch_size=10_000))
+    assert metrics.harrell_c(y_te["event"], y_te["time"], risk) > 0.6
+
+
+def test_random_models_are_reproducible(data):
+    X_tr, y_tr, X_te, _, times = data
+    a = get_model("rsf", random_state=5, **LIGHT["rsf"]).fit(X_tr, y_tr).predict(X_te)
+    b = get_model("rsf", random_state=5, **LIGHT["rsf"]).fit(X_tr, y_tr).predict(X_te)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_coxph_survival_matches_sksurv(data):
+    X_tr, y_tr, X_te, _, times = data
+    ours = get_model("coxph", alpha=0.0).fit(X_tr, y_tr)
+    ref = CoxPHSurvivalAnalysis(alpha=0.0).fit(X_tr, y_tr)
+    np.testing.assert_allclose(ours.predict(X_te), ref.predict(X_te), rtol=1e-9)
+    ref_surv = np.vstack([fn(times) for fn in ref.predict_survival_function(X_te)])
+    np.testing.assert_allclose(ours.predict_survival(X_te, times), ref_surv, atol=1e-9)
+
+
+def test_weibull_closed_form_matches_lifelines(data):
+    X_tr, y_tr, X_te, _, times = data
+    model = WeibullAFT(penalizer=0.01).fit(X_tr, y_tr)
+    df = pd.DataFrame(X_te, columns=[f"x{i}" for i in range(X_te.shape[1])])
+    ref = model.model_.predict_survival_function(df, times=times).to_numpy().T
+    np.testing.assert_allclose(model.predict_survival(X_te, times), ref, atol=1e-9)
+
+
+def test_registry_errors_list_valid_names():
+    with pytest.raises(ValueError, match="coxph"):
+        get_model("nope")
+    with pytest.raises(ValueError, match="does not accept"):
+        get_model("coxph", n_estimators=3)
+
+
+def test_model_seed_is_stable_and_distinct():
+    assert model_seed(42, "rsf", 0) == model_seed(42, "rsf", 0)
+    seeds = {model_seed(42, m, k) for m in MODEL_NAMES for k in range(5)}
+    assert len(seeds) == 25

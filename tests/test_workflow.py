@@ -1,0 +1,104 @@
+"""Real Snakemake runs of the workflow (integration)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO, copy_workflow, snakemake
+from sksurv.linear_model import CoxPHSurvivalAnalysis
+from sksurv.metrics import concordance_index_censored
+
+from survival_framework.metrics import METRIC_NAMES, to_structured
+from survival_framework.preprocess import output_columns
+
+pytestmark = pytest.mark.integration
+MODELS = ["coxph", "coxnet", "rsf", "gbsa", "weibull_aft"]
+
+
+def test_outputs_exist_and_follow_the_contract(test_workflow_run):
+    wd = test_workflow_run
+    long = pd.read_csv(wd / "results/cv_metrics.csv")
+    assert list(long.columns) == ["model", "fold", "metric", "value"]
+    assert len(long) == len(MODELS) * 3 * len(METRIC_NAMES)
+    assert long["value"].notna().all()
+    board = pd.read_csv(wd / "results/leaderboard.csv")
+    assert set(board["model"]) == set(MODELS)
+    assert board["uno_c_mean"].is_monotonic_decreasing
+    assert (board["n_failed"] == 0).all() and (board["n_folds"] == 3).all()
+    for model in MODELS:
+        for fold in range(3):
+            d = wd / f"results/cv/{model}/fold_{fold}"
+            rec = json.loads((d / "metrics.json").read_text())
+            assert rec["status"] == "ok" and rec["model"] == model and rec["fold"] == fold
+            pred = pd.read_parquet(d / "predictions.parquet")
+            assert len(pred) == rec["n_test"] and "risk" in pred
+            assert (wd / f"logs/cv/{model}/fold_{fold}.log").exists()
+            assert (wd / f"benchmarks/cv/{model}/fold_{fold}.tsv").exists()
+
+
+def test_cindex_is_sane(test_workflow_run):
+    board = pd.read_csv(test_workflow_run / "results/leaderboard.csv").set_index("model")
+    assert board.loc["coxph", "harrell_c_mean"] > 0.62
+    assert (board["harrell_c_mean"] > 0.6).all()
+    assert (board["ibs_mean"] < 0.25).all()
+
+
+def test_coxph_harrell_matches_independent_fit_on_saved_folds(test_workflow_run):
+    wd = test_workflow_run
+    long = pd.read_csv(wd / "results/cv_metrics.csv")
+    folds = pd.read_parquet(wd / "results/splits/folds.parquet")
+    assert sorted(folds["fold"].unique()) == [0, 1, 2]
+    for fold in range(3):
+        d = wd / f"results/splits/fold_{fold}"
+        feats = output_columns(json.loads((d / "preprocessor.json").read_text()))
+        train, test = pd.read_parquet(d / "train.parquet"), pd.read_parquet(d / "test.parquet")
+        assert set(test["_row"]) == set(folds.loc[folds["fold"] == fold, "_row"])
+        assert not set(train["_row"]) & set(test["_row"])
+        model = CoxPHSurvivalAnalysis(alpha=0.0001, ties="breslow").fit(
+            train[feats].to_numpy(), to_structured(train["event"], train["time"])
+        )
+        risk = model.predict(test[feats].to_numpy())
+        expected = concordance_index_censored(test["event"].astype(bool), test["time"], risk)[0]
+        got = long.query("model == 'coxph' and fold == @fold and metric == 'harrell_c'")["value"]
+        assert got.item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_time_grid_recorded_and_shared_by_all_jobs(test_workflow_run):
+    wd = test_workflow_run
+    grid = json.loads((wd / "results/splits/time_grid.json").read_text())
+    for model in MODELS:
+        rec = json.loads((wd / f"results/cv/{model}/fold_0/metrics.json").read_text())
+        assert rec["times"] == grid["times"] and rec["tau"] == grid["tau"]
+
+
+def test_unchanged_rerun_schedules_nothing(test_workflow_run):
+    out = snakemake(test_workflow_run, "-n", "--configfile", "config/test/config.yaml").stdout
+    assert "Nothing to be done" in out
+
+
+def _job_counts(dryrun_stdout: str) -> dict[str, int]:
+    table = dryrun_stdout.split("Job stats:")[1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def test_default_config_dry_run_has_25_model_fold_jobs(tmp_path):
+    wd = copy_workflow(tmp_path)
+    counts = _job_counts(snakemake(wd, "-n", "--cores", "2").stdout)
+    assert counts["fit_model"] == 25
+    assert counts["split_data"] == 1 and counts["aggregate_metrics"] == 1
+
+
+def test_disabling_a_model_removes_its_jobs(tmp_path):
+    wd = copy_workflow(tmp_path)
+    (wd / "no_rsf.yaml").write_text("models:\n  rsf: {enabled: false}\n")
+    out = snakemake(wd, "-n", "--cores", "2", "--configfile", "config/config.yaml", "no_rsf.yaml")
+    assert _job_counts(out.stdout)["fit_model"] == 20
+
+
+def test_snakemake_lint_is_clean():
+    proc = snakemake(REPO, "--lint", "--cores", "1", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
