@@ -13,9 +13,9 @@ rule aggregate_metrics:
         leaderboard="results/leaderboard.csv",
     log:
         "logs/aggregate/aggregate_metrics.log",
-    params:
-        code=code_version("aggregate", "metrics", "io"),
     conda:
         "../envs/survival.yaml"
+    params:
+        code=code_version("aggregate", "metrics", "io"),
     script:
         "../scripts/aggregate_metrics.py"

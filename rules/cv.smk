@@ -14,6 +14,11 @@ rule fit_model:
         "logs/cv/{model}/fold_{fold}.log",
     benchmark:
         "benchmarks/cv/{model}/fold_{fold}.tsv"
+    conda:
+        "../envs/survival.yaml"
+    resources:
+        mem_mb=mem_mb_fit,
+        runtime=runtime_fit,
     params:
         model_params=model_params,
         seed=config["cv"]["seed"],
@@ -23,10 +28,5 @@ rule fit_model:
         batch_size=config["evaluation"]["batch_size"],
         strict=config["strict"],
         code=code_version("cv", "models", "metrics", "io"),
-    resources:
-        mem_mb=mem_mb_fit,
-        runtime=runtime_fit,
-    conda:
-        "../envs/survival.yaml"
     script:
         "../scripts/fit_model.py"

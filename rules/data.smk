@@ -26,6 +26,10 @@ rule validate_data:
         "logs/data/validate_data.log",
     benchmark:
         "benchmarks/data/validate_data.tsv"
+    conda:
+        "../envs/survival.yaml"
+    resources:
+        mem_mb=mem_mb_validate,
     params:
         duration_col=config["data"]["duration_col"],
         event_col=config["data"]["event_col"],
@@ -37,9 +41,5 @@ rule validate_data:
         seed=config["cv"]["seed"],
         min_rows=config["cv"]["n_folds"] * config["cv"]["min_rows_per_fold"],
         code=code_version("io", "schema", "splits", "errors"),
-    resources:
-        mem_mb=mem_mb_validate,
-    conda:
-        "../envs/survival.yaml"
     script:
         "../scripts/validate_data.py"

@@ -15,6 +15,10 @@ rule split_data:
         "logs/splits/split_data.log",
     benchmark:
         "benchmarks/splits/split_data.tsv"
+    conda:
+        "../envs/survival.yaml"
+    resources:
+        mem_mb=mem_mb_split,
     params:
         n_folds=config["cv"]["n_folds"],
         seed=config["cv"]["seed"],
@@ -22,9 +26,5 @@ rule split_data:
         n_times=config["evaluation"]["n_times"],
         time_quantiles=config["evaluation"]["time_quantiles"],
         code=code_version("etl", "preprocess", "splits", "timegrid", "io"),
-    resources:
-        mem_mb=mem_mb_split,
-    conda:
-        "../envs/survival.yaml"
     script:
         "../scripts/split_data.py"
