@@ -8,8 +8,7 @@ Under Snakemake (rule ``generate_synthetic_data``) it reads ``snakemake.params``
         --rows 287000 --seed 2024 --out resources/synthetic/survival_287000.parquet
 """
 
-from __future__ import annotations
-
+# No `from __future__` import: Snakemake prepends a preamble to `script:` files.
 import argparse
 import logging
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # package lives beside the script
 
-from survival_framework.synthetic import (  # noqa: E402
+from survival_framework.synthetic import (
     DEFAULT_CHUNK_ROWS,
     write_survival_table,
 )
@@ -56,38 +55,58 @@ def run(
     start = time.perf_counter()
     LOGGER.info(
         "generating %d rows (seed=%d, censoring_rate=%.3f, chunk_rows=%d) -> %s",
-        n_rows, seed, censoring_rate, chunk_rows, out,
+        n_rows,
+        seed,
+        censoring_rate,
+        chunk_rows,
+        out,
     )
     path = write_survival_table(
         out, n_rows, seed, chunk_rows=chunk_rows, censoring_rate=censoring_rate
     )
     LOGGER.info(
         "wrote %s (%.1f MiB) in %.1f s",
-        path, path.stat().st_size / 2**20, time.perf_counter() - start,
+        path,
+        path.stat().st_size / 2**20,
+        time.perf_counter() - start,
     )
     return path
 
 
 def _setup_logging(stream) -> None:
     logging.basicConfig(
-        stream=stream, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+        stream=stream,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
         force=True,
     )
 
 
 def main_snakemake(smk) -> None:
-    """Entry point under Snakemake's ``script:`` directive."""
-    log_file = open(smk.log[0], "w", buffering=1)  # noqa: SIM115 - lives for the process
-    sys.stderr = log_file
-    _setup_logging(log_file)
-    params = smk.params
-    run(
-        out=smk.output[0],
-        n_rows=int(params.n_rows),
-        seed=int(params.seed),
-        censoring_rate=float(params.censoring_rate),
-        chunk_rows=int(getattr(params, "chunk_rows", DEFAULT_CHUNK_ROWS)),
-    )
+    """Entry point under Snakemake's ``script:`` directive.
+
+    Everything written to stderr (logging, warnings) goes to ``smk.log[0]``; a
+    failure is logged there with its traceback and then re-raised.
+    """
+    saved_stderr = sys.stderr
+    with open(smk.log[0], "w", buffering=1) as log_file:
+        sys.stderr = log_file
+        try:
+            _setup_logging(log_file)
+            params = smk.params
+            run(
+                out=smk.output[0],
+                n_rows=int(params.n_rows),
+                seed=int(params.seed),
+                censoring_rate=float(params.censoring_rate),
+                chunk_rows=int(getattr(params, "chunk_rows", DEFAULT_CHUNK_ROWS)),
+            )
+        except Exception:
+            LOGGER.exception("synthetic data generation failed")
+            raise
+        finally:
+            logging.getLogger().handlers.clear()
+            sys.stderr = saved_stderr
 
 
 def cli(argv: list[str] | None = None) -> int:
@@ -96,10 +115,15 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, required=True, help="number of rows")
     parser.add_argument("--seed", type=int, default=2024, help="generator seed (default 2024)")
     parser.add_argument("--out", required=True, help="output path (.parquet or .csv)")
-    parser.add_argument("--censoring-rate", type=float, default=0.35,
-                        help="target censored fraction (default 0.35)")
-    parser.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS,
-                        help=f"rows per written chunk (default {DEFAULT_CHUNK_ROWS})")
+    parser.add_argument(
+        "--censoring-rate", type=float, default=0.35, help="target censored fraction (default 0.35)"
+    )
+    parser.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=DEFAULT_CHUNK_ROWS,
+        help=f"rows per written chunk (default {DEFAULT_CHUNK_ROWS})",
+    )
     args = parser.parse_args(argv)
     _setup_logging(sys.stderr)
     run(args.out, args.rows, args.seed, args.censoring_rate, args.chunk_rows)
