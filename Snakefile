@@ -8,8 +8,13 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/splits.smk"
+include: "rules/spark.smk"
 include: "rules/cv.smk"
 include: "rules/aggregate.smk"
+include: "rules/ph.smk"
+include: "rules/final.smk"
+include: "rules/report.smk"
+include: "rules/synthetic.smk"
 
 
 rule all:
@@ -17,3 +22,12 @@ rule all:
     input:
         "results/cv_metrics.csv",
         "results/leaderboard.csv",
+        "results/ph/schoenfeld.csv",
+        "results/ph/scaled_schoenfeld.png",
+        final_targets(),
+        "results/report/leaderboard.html",
+        "results/report/ph_tests.html",
+        "results/report/cv_metrics.png",
+        "results/report/kaplan_meier.png",
+        "results/report/time_auc.png",
+        "results/report/benchmarks.png",

@@ -8,9 +8,11 @@ localrules:
 rule aggregate_metrics:
     input:
         metrics=cv_metrics_inputs,
+        splits_provenance="results/splits/provenance.json",
     output:
         cv_metrics="results/cv_metrics.csv",
         leaderboard="results/leaderboard.csv",
+        provenance="results/provenance.json",
     log:
         "logs/aggregate/aggregate_metrics.log",
     conda:

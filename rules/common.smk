@@ -1,8 +1,10 @@
 # Config validation, helpers, input functions and wildcard constraints.
 import hashlib
 import os
+import sys
 from pathlib import Path
 
+from snakemake.logging import logger
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -43,6 +45,31 @@ def data_size_mb():
     return input_size_mb(config["data"]["path"])
 
 
+# ETL engine of the split stage, decided here, once, from execution.* and the size of
+# data.path (0 MB while it does not exist yet); rules/spark.smk turns it into a ruleorder.
+# `auto` falls back to pandas, with one log line saying why, when pyspark or Java is missing.
+sys.path.insert(0, str(PKG_DIR.parent))
+from survival_framework.engine import select_etl_engine  # noqa: E402
+
+ETL_ENGINE, ETL_REASON = select_etl_engine(
+    config["execution"]["etl_engine"],
+    data_size_mb(),
+    config["execution"]["size_threshold_mb"],
+)
+(logger.warning if "falling back" in ETL_REASON else logger.info)(
+    f"ETL engine: {ETL_ENGINE} ({ETL_REASON})"
+)
+
+
+def mem_mb_spark(wildcards, attempt):
+    """Spark driver heap (execution.spark_memory, e.g. 4g or 512m) plus 2 GB per attempt
+    for the JVM's off-heap memory and the Python side (make bench-etl: ~6 GB RSS with 4g)."""
+    text = str(config["execution"]["spark_memory"]).strip().lower()
+    units = {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024**2}
+    mb = float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+    return int(mb + 2000 * attempt)
+
+
 # Memory requests grow with the input (a fold job holds one fold's train and test matrices
 # plus the model; ~40 bytes per training cell for the largest model). Profiles may override.
 def mem_mb_validate(wildcards, input, attempt):
@@ -67,3 +94,59 @@ def model_params(wildcards):
 
 def cv_metrics_inputs(wildcards):
     return expand("results/cv/{model}/fold_{fold}/metrics.json", model=MODELS, fold=FOLDS)
+
+
+# --- diagnostics, final model, predictions, report (rules/ph.smk, final.smk, report.smk) ---
+
+NEW_DATA_DIR = "data/new"
+NEW_DATA_SUFFIXES = (".parquet", ".pq", ".csv")
+
+
+wildcard_constraints:
+    name=r"[^/]+",
+
+
+def all_model_params():
+    """Parameters of every enabled model (the best model is only known after the CV)."""
+    return {m: config["models"][m]["params"] for m in MODELS}
+
+
+def final_targets():
+    """Default final model outputs: the leaderboard's best (final.models: best) or all."""
+    if config["final"]["models"] == "best":
+        return ["results/final/best/model.joblib", "results/final/best/provenance.json"]
+    return expand("results/final/{model}/{f}", model=MODELS, f=["model.joblib", "provenance.json"])
+
+
+def predict_model_path():
+    """The artifact that scores new data: results/final/<predict.model>/model.joblib."""
+    return f"results/final/{config['predict']['model']}/model.joblib"
+
+
+def predict_input_file(wildcards):
+    """data/new/{name}.parquet|.pq|.csv, or the file given with --config predict_input=..."""
+    extra = config.get("predict_input")
+    if extra and Path(extra).stem == wildcards.name:
+        return extra
+    for suffix in NEW_DATA_SUFFIXES:
+        path = f"{NEW_DATA_DIR}/{wildcards.name}{suffix}"
+        if os.path.exists(path):
+            return path
+    return f"{NEW_DATA_DIR}/{wildcards.name}.csv"  # missing: Snakemake names it
+
+
+def predict_targets(wildcards):
+    """Predictions for every file in data/new/ and for --config predict_input=..."""
+    names = {p.stem for p in Path(NEW_DATA_DIR).glob("*") if p.suffix.lower() in NEW_DATA_SUFFIXES}
+    if config.get("predict_input"):
+        names.add(Path(config["predict_input"]).stem)
+    if not names:
+        raise ValueError(
+            f"nothing to predict: put CSV/Parquet files in {NEW_DATA_DIR}/ or pass "
+            "--config predict_input=path/to/new.csv"
+        )
+    return expand("results/predictions/{name}.parquet", name=sorted(names))
+
+
+def cv_predictions_inputs(wildcards):
+    return expand("results/cv/{model}/fold_{fold}/predictions.parquet", model=MODELS, fold=FOLDS)

@@ -7,9 +7,11 @@ rule fit_model:
         test="results/splits/fold_{fold}/test.parquet",
         preprocessor="results/splits/fold_{fold}/preprocessor.json",
         grid="results/splits/time_grid.json",
+        splits_provenance="results/splits/provenance.json",
     output:
         metrics="results/cv/{model}/fold_{fold}/metrics.json",
         predictions="results/cv/{model}/fold_{fold}/predictions.parquet",
+        provenance="results/cv/{model}/fold_{fold}/provenance.json",
     log:
         "logs/cv/{model}/fold_{fold}.log",
     benchmark:

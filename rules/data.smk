@@ -22,6 +22,7 @@ rule validate_data:
     output:
         clean="results/data/clean.parquet",
         schema="results/data/schema.json",
+        provenance="results/data/provenance.json",
     log:
         "logs/data/validate_data.log",
     benchmark:
@@ -40,6 +41,7 @@ rule validate_data:
         sample_size=config["sample_size"],
         seed=config["cv"]["seed"],
         min_rows=config["cv"]["n_folds"] * config["cv"]["min_rows_per_fold"],
+        max_levels=config["preprocess"]["max_levels"],
         code=code_version("io", "schema", "splits", "errors"),
     script:
         "../scripts/validate_data.py"

@@ -5,12 +5,14 @@ rule split_data:
     input:
         clean="results/data/clean.parquet",
         schema="results/data/schema.json",
+        data_provenance="results/data/provenance.json",
     output:
         folds="results/splits/folds.parquet",
         grid="results/splits/time_grid.json",
         train=expand("results/splits/fold_{fold}/train.parquet", fold=FOLDS),
         test=expand("results/splits/fold_{fold}/test.parquet", fold=FOLDS),
         preprocessor=expand("results/splits/fold_{fold}/preprocessor.json", fold=FOLDS),
+        provenance="results/splits/provenance.json",
     log:
         "logs/splits/split_data.log",
     benchmark:
@@ -23,6 +25,7 @@ rule split_data:
         n_folds=config["cv"]["n_folds"],
         seed=config["cv"]["seed"],
         min_frequency=config["preprocess"]["rare_min_frequency"],
+        max_levels=config["preprocess"]["max_levels"],
         n_times=config["evaluation"]["n_times"],
         time_quantiles=config["evaluation"]["time_quantiles"],
         code=code_version("etl", "preprocess", "splits", "timegrid", "io"),

@@ -6,16 +6,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
+
 from survival_framework.cv import fit_and_evaluate  # noqa: E402
 from survival_framework.io import read_json, read_table, write_json, write_parquet  # noqa: E402
 from survival_framework.log import setup_logging  # noqa: E402
 from survival_framework.models import model_seed  # noqa: E402
 from survival_framework.preprocess import output_columns  # noqa: E402
+from survival_framework.provenance import (  # noqa: E402
+    sha256_arrays,
+    snakemake_provenance,
+    utc_now,
+    write_provenance,
+)
 from survival_framework.schema import ROW_COL  # noqa: E402
 
 
 def main(smk) -> None:
     log = setup_logging(smk.log[0])
+    started = utc_now()
     p = smk.params
     model, fold = smk.wildcards.model, int(smk.wildcards.fold)
     grid = read_json(smk.input.grid)
@@ -74,6 +82,14 @@ def main(smk) -> None:
         out = test[keys].iloc[:0]
     write_parquet(out, smk.output.predictions)
     write_json(record, smk.output.metrics)
+    train_rows = read_table(smk.input.train, columns=[ROW_COL])[ROW_COL].to_numpy()
+    rows_hash = sha256_arrays(np.sort(train_rows), np.sort(test[ROW_COL].to_numpy()))
+    write_provenance(
+        snakemake_provenance(
+            smk, started, extra={"model": model, "fold": fold, "fold_rows_sha256": rows_hash}
+        ),
+        smk.output.provenance,
+    )
 
 
 if __name__ == "__main__" and "snakemake" in globals():

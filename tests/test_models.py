@@ -41,9 +41,10 @@ def test_random_models_are_reproducible(data):
     np.testing.assert_array_equal(a, b)
 
 
-def test_coxph_survival_matches_sksurv(data):
+@pytest.mark.parametrize("solver", ["numpy", "sksurv"])
+def test_coxph_survival_matches_sksurv(data, solver):
     X_tr, y_tr, X_te, _, times = data
-    ours = get_model("coxph", alpha=0.0).fit(X_tr, y_tr)
+    ours = get_model("coxph", alpha=0.0, solver=solver).fit(X_tr, y_tr)
     ref = CoxPHSurvivalAnalysis(alpha=0.0).fit(X_tr, y_tr)
     np.testing.assert_allclose(ours.predict(X_te), ref.predict(X_te), rtol=1e-9)
     ref_surv = np.vstack([fn(times) for fn in ref.predict_survival_function(X_te)])
@@ -69,3 +70,50 @@ def test_model_seed_is_stable_and_distinct():
     assert model_seed(42, "rsf", 0) == model_seed(42, "rsf", 0)
     seeds = {model_seed(42, m, k) for m in MODEL_NAMES for k in range(5)}
     assert len(seeds) == 25
+
+
+def test_coxph_numpy_solver_rejects_efron(data):
+    X_tr, y_tr, *_ = data
+    with pytest.raises(ValueError, match="breslow"):
+        get_model("coxph", ties="efron", solver="numpy").fit(X_tr, y_tr)
+    efron = get_model("coxph", ties="efron", solver="sksurv").fit(X_tr, y_tr)
+    assert np.all(np.isfinite(efron.coef_))
+
+
+def test_gbsa_xgboost_as_accurate_as_sksurv(data):
+    """The fast default (XGBoost hist, survival:cox) vs scikit-survival's exact boosting."""
+    X_tr, y_tr, X_te, y_te, times = data
+    scores = {}
+    for impl in ("xgboost", "sksurv"):
+        model = get_model("gbsa", random_state=0, implementation=impl, n_estimators=50)
+        model.fit(X_tr, y_tr)
+        risk = model.predict(X_te)
+        surv = model.predict_survival(X_te, times)
+        scores[impl] = (
+            metrics.harrell_c(y_te["event"], y_te["time"], risk),
+            metrics.integrated_brier(y_tr, y_te, surv, times),
+        )
+    assert abs(scores["xgboost"][0] - scores["sksurv"][0]) < 0.03, scores
+    assert abs(scores["xgboost"][1] - scores["sksurv"][1]) < 0.01, scores
+    with pytest.raises(ValueError, match="implementation"):
+        get_model("gbsa", implementation="lightgbm").fit(X_tr, y_tr)
+
+
+def test_gbsa_xgboost_is_reproducible_and_threads_do_not_change_it(data):
+    X_tr, y_tr, X_te, *_ = data
+    kw = {"random_state": 3, "n_estimators": 20, "subsample": 0.8}
+    a = get_model("gbsa", n_jobs=1, **kw).fit(X_tr, y_tr).predict(X_te)
+    b = get_model("gbsa", n_jobs=2, **kw).fit(X_tr, y_tr).predict(X_te)
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_rsf_max_samples_cap_is_noop_on_small_data(data):
+    X_tr, y_tr, X_te, _, times = data
+    capped = get_model("rsf", random_state=2, max_samples=5000, **LIGHT["rsf"])
+    full = get_model("rsf", random_state=2, **LIGHT["rsf"])
+    np.testing.assert_array_equal(
+        capped.fit(X_tr, y_tr).predict_survival(X_te, times),
+        full.fit(X_tr, y_tr).predict_survival(X_te, times),
+    )
+    small = get_model("rsf", random_state=2, max_samples=100, **LIGHT["rsf"]).fit(X_tr, y_tr)
+    assert not np.allclose(small.predict(X_te), full.predict(X_te))

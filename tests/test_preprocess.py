@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import random_survival_table
 
+from conftest import random_survival_table
 from survival_framework import preprocess as pp
 
 

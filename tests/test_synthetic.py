@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from survival_framework import synthetic
 from survival_framework.synthetic import (
     categorical_columns,

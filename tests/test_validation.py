@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import copy_workflow, snakemake
 
+from conftest import copy_workflow, snakemake
 from survival_framework.errors import InputValidationError
 from survival_framework.io import read_table
 from survival_framework.schema import DataWarning, validate_survival_table
@@ -82,8 +82,12 @@ def test_workflow_stops_at_validation_with_clear_message(tmp_path):
     wd = copy_workflow(tmp_path)
     df = _table(100).assign(time=lambda d: d["time"] * np.where(d.index == 7, -1, 1))
     df.to_csv(wd / "bad.csv", index=False)
-    args = ["--cores", "1", "--config", "data={'path': 'bad.csv', 'duration_col': 'time', "
-            "'event_col': 'event'}"]
+    args = [
+        "--cores",
+        "1",
+        "--config",
+        "data={'path': 'bad.csv', 'duration_col': 'time', 'event_col': 'event'}",
+    ]
     proc = snakemake(wd, *args, check=False)
     assert proc.returncode != 0
     log = (wd / "logs/data/validate_data.log").read_text()

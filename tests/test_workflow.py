@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import re
 
-import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, copy_workflow, snakemake
 from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.metrics import concordance_index_censored
 
+from conftest import REPO, copy_workflow, snakemake
 from survival_framework.metrics import METRIC_NAMES, to_structured
 from survival_framework.preprocess import output_columns
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time as _time
 import traceback
 import warnings
@@ -9,11 +10,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from .metrics import METRIC_NAMES, evaluate_predictions, to_structured
 from .models import get_model
 
 __all__ = ["fit_and_evaluate", "prediction_column"]
+
+_log = logging.getLogger(__name__)  # per-stage progress lines in the job's log
 
 
 def prediction_column(t: float) -> str:
@@ -64,7 +68,12 @@ def fit_and_evaluate(
         "score_seconds": None,
     }
     predictions = None
-    with warnings.catch_warnings(record=True) as caught:
+    # BLAS/OpenMP pools sized to the job's threads: parallel model x fold jobs on N cores
+    # must not each start N BLAS threads (oversubscription)
+    with (
+        threadpool_limits(limits=max(1, int(n_jobs))),
+        warnings.catch_warnings(record=True) as caught,
+    ):
         warnings.simplefilter("always")
         try:
             X_train = train[features].to_numpy(dtype=float)
@@ -73,11 +82,14 @@ def fit_and_evaluate(
             y_test = to_structured(test[event_col], test[duration_col])
             estimator = get_model(model, random_state=seed, n_jobs=n_jobs, **params)
             t0 = _time.perf_counter()
+            _log.info("%s: fit started (%d rows x %d features)", model, *X_train.shape)
             estimator.fit(X_train, y_train)
             t1 = _time.perf_counter()
+            _log.info("%s: fit finished in %.1f s; predicting %d rows", model, t1 - t0, len(X_test))
             risk = estimator.predict(X_test)
             surv = estimator.predict_survival(X_test, times, batch_size=batch_size)
             t2 = _time.perf_counter()
+            _log.info("%s: predict finished in %.1f s; scoring", model, t2 - t1)
             if not np.all(np.isfinite(risk)) or not np.all(np.isfinite(surv)):
                 raise FloatingPointError("model produced non-finite risk scores or probabilities")
             record["metrics"] = evaluate_predictions(y_train, y_test, risk, surv, times, tau)

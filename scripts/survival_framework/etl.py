@@ -48,6 +48,7 @@ def run_pandas_etl(
     n_times: int,
     quantiles: tuple[float, float],
     log: logging.Logger | None = None,
+    max_levels: int | None = None,
 ) -> None:
     """Write folds, time grid and per-fold preprocessed splits (see module docstring)."""
     log = log or logging.getLogger(__name__)
@@ -68,7 +69,9 @@ def run_pandas_etl(
     )
     for k in range(n_folds):
         train, test = clean[folds != k], clean[folds == k]
-        state = preprocess.fit_state(train, schema["numeric"], schema["categorical"], min_frequency)
+        state = preprocess.fit_state(
+            train, schema["numeric"], schema["categorical"], min_frequency, max_levels
+        )
         write_parquet(fold_frames(train, schema, state), out_dir / f"fold_{k}" / "train.parquet")
         write_parquet(fold_frames(test, schema, state), out_dir / f"fold_{k}" / "test.parquet")
         write_json(state, out_dir / f"fold_{k}" / "preprocessor.json")

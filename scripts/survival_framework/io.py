@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,8 +61,10 @@ def read_table(path: str | os.PathLike, columns: Sequence[str] | None = None) ->
         raise InputValidationError(str(path), "file is empty (0 bytes)")
     try:
         if suffix == ".csv":
+            _check_unique_names(path, _csv_header(path))
             df = pd.read_csv(path, usecols=list(columns) if columns is not None else None)
         elif suffix in (".parquet", ".pq"):
+            _check_unique_names(path, _parquet_names(path))
             df = pd.read_parquet(path, columns=list(columns) if columns is not None else None)
         else:
             df = pd.read_pickle(path)
@@ -80,6 +83,29 @@ def read_table(path: str | os.PathLike, columns: Sequence[str] | None = None) ->
     return df
 
 
+def _csv_header(path: Path) -> list[str]:
+    """Column names as written in a CSV header (``pandas.read_csv`` renames duplicates 'x.1')."""
+    header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    return header.iloc[0].tolist() if len(header) else []
+
+
+def _parquet_names(path: Path) -> list[str]:
+    """Column names of a Parquet file (pyarrow cannot select among duplicated names)."""
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(path).names)
+
+
+def _check_unique_names(path: Path, names: list[str]) -> None:
+    """Reject duplicated column names with one clear message."""
+    counts = Counter(names)
+    dup = [n for n in names if counts[n] > 1]
+    if dup:
+        raise InputValidationError(
+            str(path), f"duplicated column name (appears {counts[dup[0]]} times)", dup[0]
+        )
+
+
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file."""
     with open(path, encoding="utf-8") as fh:
@@ -94,6 +120,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Temporaries of this target left by a killed (SIGKILL) earlier attempt: only one job
+    # writes a given output at a time, so they are stale.
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)

@@ -9,13 +9,10 @@ inverse-probability-of-censoring weights beyond the training follow-up.
 from __future__ import annotations
 
 import numpy as np
-from sksurv.metrics import (
-    concordance_index_censored,
-    concordance_index_ipcw,
-    cumulative_dynamic_auc,
-    integrated_brier_score,
-)
+from sksurv.metrics import cumulative_dynamic_auc, integrated_brier_score
 from sksurv.util import Surv
+
+from .concordance import harrell_concordance, uno_concordance
 
 __all__ = [
     "METRIC_NAMES",
@@ -48,15 +45,20 @@ def censor_after(y: np.ndarray, horizon: float) -> np.ndarray:
 
 
 def harrell_c(event: np.ndarray, time: np.ndarray, risk: np.ndarray) -> float:
-    """Harrell's concordance index (higher risk should mean earlier event)."""
-    return float(
-        concordance_index_censored(np.asarray(event).astype(bool), np.asarray(time, float), risk)[0]
-    )
+    """Harrell's concordance index (higher risk should mean earlier event).
+
+    Same value as ``sksurv.metrics.concordance_index_censored``, computed in O(n log n)
+    (:mod:`.concordance`; scikit-survival's loop takes seconds at 50,000 test rows).
+    """
+    return harrell_concordance(np.asarray(event).astype(bool), np.asarray(time, float), risk)
 
 
 def uno_c(y_train: np.ndarray, y_test: np.ndarray, risk: np.ndarray, tau: float) -> float:
-    """Uno's IPCW concordance index truncated at ``tau``."""
-    return float(concordance_index_ipcw(y_train, y_test, risk, tau=tau)[0])
+    """Uno's IPCW concordance index truncated at ``tau``.
+
+    Same value as ``sksurv.metrics.concordance_index_ipcw``, computed in O(n log n).
+    """
+    return uno_concordance(y_train, y_test, risk, tau=tau)
 
 
 def integrated_brier(

@@ -20,7 +20,8 @@ from sklearn.base import BaseEstimator
 from sksurv.ensemble import GradientBoostingSurvivalAnalysis
 from sksurv.ensemble import RandomSurvivalForest as _SksurvRSF
 from sksurv.linear_model import CoxnetSurvivalAnalysis, CoxPHSurvivalAnalysis
-from sksurv.linear_model.coxph import BreslowEstimator
+
+from .cox import breslow_cumulative_hazard, fit_cox_breslow
 
 __all__ = [
     "MODEL_NAMES",
@@ -86,10 +87,12 @@ class _CoxLike(_SurvivalEstimator):
         return self.model_.predict(X)
 
     def _fit_baseline(self, X: np.ndarray, y: np.ndarray) -> None:
+        # scikit-survival's BreslowEstimator, vectorised (its Python loop over rows is slow
+        # at 10^5 rows); equal to it to rounding (tests/test_performance.py)
         event, time = survival_arrays(y)
-        breslow = BreslowEstimator().fit(self._linear_predictor(X), event, time)
-        self.baseline_times_ = np.asarray(breslow.cum_baseline_hazard_.x, dtype=float)
-        self.baseline_cumhaz_ = np.asarray(breslow.cum_baseline_hazard_.y, dtype=float)
+        self.baseline_times_, self.baseline_cumhaz_ = breslow_cumulative_hazard(
+            self._linear_predictor(X), event, time
+        )
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Risk score: the linear predictor (log hazard ratio)."""
@@ -101,7 +104,7 @@ class _CoxLike(_SurvivalEstimator):
 
 
 class CoxPH(_CoxLike):
-    """Cox proportional hazards (scikit-survival) with a small ridge penalty for stability.
+    """Cox proportional hazards with a small ridge penalty for stability.
 
     Parameters
     ----------
@@ -113,23 +116,46 @@ class CoxPH(_CoxLike):
         Maximum Newton-Raphson iterations.
     tol : float
         Convergence tolerance.
+    solver : {"numpy", "sksurv"}
+        ``"numpy"`` (default): scikit-survival's Newton-Raphson objective and stopping rule,
+        vectorised (:func:`.cox.fit_cox_breslow`, ~15x faster at 10^5 rows; Breslow ties
+        only). ``"sksurv"``: ``sksurv.linear_model.CoxPHSurvivalAnalysis`` itself (also
+        Efron ties).
     """
 
     def __init__(
-        self, alpha: float = 1e-4, ties: str = "breslow", n_iter: int = 100, tol: float = 1e-9
+        self,
+        alpha: float = 1e-4,
+        ties: str = "breslow",
+        n_iter: int = 100,
+        tol: float = 1e-9,
+        solver: str = "numpy",
     ):
         self.alpha = alpha
         self.ties = ties
         self.n_iter = n_iter
         self.tol = tol
+        self.solver = solver
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> CoxPH:
         X = np.asarray(X, dtype=float)
-        self.model_ = CoxPHSurvivalAnalysis(
-            alpha=self.alpha, ties=self.ties, n_iter=self.n_iter, tol=self.tol
-        ).fit(X, y)
+        if self.solver == "numpy":
+            if self.ties != "breslow":
+                raise ValueError("solver='numpy' supports ties='breslow' only; use 'sksurv'")
+            event, time = survival_arrays(y)
+            self.coef_ = fit_cox_breslow(X, event, time, self.alpha, self.n_iter, self.tol)
+        elif self.solver == "sksurv":
+            model = CoxPHSurvivalAnalysis(
+                alpha=self.alpha, ties=self.ties, n_iter=self.n_iter, tol=self.tol
+            ).fit(X, y)
+            self.coef_ = np.asarray(model.coef_, dtype=float)
+        else:
+            raise ValueError(f"solver must be 'numpy' or 'sksurv', got {self.solver!r}")
         self._fit_baseline(X, y)
         return self
+
+    def _linear_predictor(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.coef_
 
 
 class Coxnet(_CoxLike):
@@ -175,14 +201,34 @@ class Coxnet(_CoxLike):
 
 
 class GradientBoostedSurvival(_CoxLike):
-    """Gradient-boosted regression trees with the Cox partial likelihood loss (scikit-survival).
+    """Gradient-boosted regression trees with the Cox partial likelihood loss.
+
+    Survival curves use the Breslow baseline hazard of the boosted log hazard ratio.
 
     Parameters
     ----------
     n_estimators, learning_rate, max_depth, min_samples_leaf, subsample, max_features
-        As in ``sksurv.ensemble.GradientBoostingSurvivalAnalysis``.
+        As in ``sksurv.ensemble.GradientBoostingSurvivalAnalysis`` (``max_features`` must be
+        a fraction or None with ``implementation="xgboost"``, where it is
+        ``colsample_bynode``; ``min_samples_leaf`` is used by scikit-survival only).
+    implementation : {"xgboost", "sksurv"}
+        ``"xgboost"`` (default): XGBoost's ``survival:cox`` objective with histogram trees
+        (``tree_method="hist"``, ``max_bin`` bins per feature, second-order leaf values),
+        ~30x faster than scikit-survival at 10^5 rows. ``"sksurv"``: scikit-survival's exact
+        greedy ``GradientBoostingSurvivalAnalysis(loss="coxph")``.
+    max_bin : int
+        Histogram bins per feature (XGBoost only).
+    min_child_weight : float
+        Minimum Hessian sum in a leaf (XGBoost only). Small, so the tree shape is left to
+        ``max_depth`` as with scikit-survival's ``min_samples_leaf=1``.
+    reg_lambda : float
+        L2 penalty on leaf values (XGBoost only). Needed with a small ``min_child_weight``:
+        without it a leaf of a few late rows (tiny Cox Hessian) gets an extreme value
+        (C-index 0.754 instead of 0.806 on the demo).
     random_state : int, optional
         Seed (set per model x fold by the workflow).
+    n_jobs : int
+        Threads (XGBoost only; scikit-survival's boosting is single-threaded).
     """
 
     def __init__(
@@ -193,7 +239,12 @@ class GradientBoostedSurvival(_CoxLike):
         min_samples_leaf: int = 1,
         subsample: float = 1.0,
         max_features: Any = None,
+        implementation: str = "xgboost",
+        max_bin: int = 256,
+        min_child_weight: float = 1e-3,
+        reg_lambda: float = 1.0,
         random_state: int | None = None,
+        n_jobs: int = 1,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -201,22 +252,66 @@ class GradientBoostedSurvival(_CoxLike):
         self.min_samples_leaf = min_samples_leaf
         self.subsample = subsample
         self.max_features = max_features
+        self.implementation = implementation
+        self.max_bin = max_bin
+        self.min_child_weight = min_child_weight
+        self.reg_lambda = reg_lambda
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> GradientBoostedSurvival:
         X = np.asarray(X, dtype=float)
-        self.model_ = GradientBoostingSurvivalAnalysis(
-            loss="coxph",
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            max_depth=self.max_depth,
-            min_samples_leaf=self.min_samples_leaf,
-            subsample=self.subsample,
-            max_features=self.max_features,
-            random_state=self.random_state,
-        ).fit(X, y)
+        if self.implementation == "xgboost":
+            self._fit_xgboost(X, y)
+        elif self.implementation == "sksurv":
+            self.model_ = GradientBoostingSurvivalAnalysis(
+                loss="coxph",
+                n_estimators=self.n_estimators,
+                learning_rate=self.learning_rate,
+                max_depth=self.max_depth,
+                min_samples_leaf=self.min_samples_leaf,
+                subsample=self.subsample,
+                max_features=self.max_features,
+                random_state=self.random_state,
+            ).fit(X, y)
+        else:
+            raise ValueError(
+                f"implementation must be 'xgboost' or 'sksurv', got {self.implementation!r}"
+            )
         self._fit_baseline(X, y)
         return self
+
+    def _fit_xgboost(self, X: np.ndarray, y: np.ndarray) -> None:
+        import xgboost as xgb
+
+        if self.max_features is not None and not isinstance(self.max_features, float):
+            raise ValueError("implementation='xgboost' needs max_features as a fraction or None")
+        event, time = survival_arrays(y)
+        # survival:cox labels: event time, or minus the censoring time
+        dtrain = xgb.DMatrix(X, label=np.where(event, time, -time), nthread=self.n_jobs)
+        params = {
+            "objective": "survival:cox",
+            "tree_method": "hist",
+            "eta": self.learning_rate,
+            "max_depth": self.max_depth,
+            "max_bin": self.max_bin,
+            "min_child_weight": self.min_child_weight,
+            "lambda": self.reg_lambda,
+            "subsample": self.subsample,
+            "colsample_bynode": 1.0 if self.max_features is None else self.max_features,
+            "seed": 0 if self.random_state is None else int(self.random_state) % 2**31,
+            "nthread": self.n_jobs,
+            "verbosity": 0,
+        }
+        self.booster_ = xgb.train(params, dtrain, num_boost_round=self.n_estimators)
+
+    def _linear_predictor(self, X: np.ndarray) -> np.ndarray:
+        if self.implementation == "xgboost":
+            import xgboost as xgb
+
+            dmat = xgb.DMatrix(X, nthread=self.n_jobs)
+            return self.booster_.predict(dmat, output_margin=True).astype(float)
+        return self.model_.predict(X)
 
 
 class RandomSurvivalForest(_SurvivalEstimator):
@@ -225,8 +320,10 @@ class RandomSurvivalForest(_SurvivalEstimator):
     Parameters
     ----------
     n_estimators, min_samples_leaf, max_features, max_depth, max_samples
-        As in ``sksurv.ensemble.RandomSurvivalForest`` (``max_samples`` subsamples the
-        bootstrap, a fraction or a count).
+        As in ``sksurv.ensemble.RandomSurvivalForest``. ``max_samples`` is the bootstrap
+        size of each tree, a fraction or a count; a count at or above the number of training
+        rows means the full bootstrap, so a cap such as 20,000 changes nothing on small
+        data and bounds the cost of each tree on big data.
     n_time_bins : int or None
         Training times are rounded up to at most this many quantiles of the event times
         before fitting. The forest stores a survival curve per leaf over the unique
@@ -266,12 +363,15 @@ class RandomSurvivalForest(_SurvivalEstimator):
             time = edges[np.searchsorted(edges, time, side="left")]
             y = np.empty(len(time), dtype=[("event", bool), ("time", float)])
             y["event"], y["time"] = event, time
+        max_samples = self.max_samples
+        if isinstance(max_samples, int | np.integer) and max_samples >= len(time):
+            max_samples = None  # a cap above the training size: the usual full bootstrap
         self.model_ = _SksurvRSF(
             n_estimators=self.n_estimators,
             min_samples_leaf=self.min_samples_leaf,
             max_features=self.max_features,
             max_depth=self.max_depth,
-            max_samples=self.max_samples,
+            max_samples=max_samples,
             random_state=self.random_state,
             n_jobs=self.n_jobs,
         ).fit(X, y)

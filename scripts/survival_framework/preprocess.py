@@ -2,10 +2,31 @@
 
 Numeric columns: median imputation, then standard scaling (mean and population standard
 deviation of the imputed training column). Categorical columns: most-frequent imputation,
-levels rarer than ``min_frequency`` in the training part pooled into ``__other__``, one-hot
-encoding with the most frequent level as the dropped reference (so Cox and AFT models stay
-identifiable); levels unseen in training map to ``__other__`` when the training part had
-rare levels, otherwise to the reference.
+levels rarer than ``min_frequency`` in the training part, and all but the ``max_levels``
+most frequent, pooled into ``__other__``, one-hot encoding with the most frequent level as
+the dropped reference (so Cox and AFT models stay identifiable); levels unseen in training
+map to ``__other__`` when the training part had pooled levels, otherwise to the reference.
+
+Level rule of one categorical column (:func:`categorical_state`; exact, so that other ETL
+engines reproduce it bit for bit):
+
+1. Count the training rows of every observed level (levels are strings, ``str(value)``).
+2. Order the levels by count, descending; ties by the level string, ascending in Unicode
+   code-point order (the same as UTF-8 byte order, i.e. Spark's string ordering).
+3. The first level in that order is ``fill``; the missing values are counted as ``fill``.
+4. Level ``i`` (0-based position in that order) is kept iff
+   ``count_i / n_train >= min_frequency`` and (``max_levels`` is null or ``i < max_levels``).
+   Counts are descending, so the kept levels are a prefix of the order. If none is kept,
+   ``fill`` is kept.
+5. The first kept level is the ``reference`` (no column); the other kept levels, sorted by
+   code point, are ``levels`` (one column ``<col>=<level>`` each); every other level is
+   pooled: ``has_other`` is true iff at least one was, ``n_rare_levels`` is how many.
+   ``max_levels`` therefore bounds the number of kept levels including the reference:
+   at most ``max_levels - 1`` level columns plus one ``<col>=__other__`` column.
+
+State JSON keys: ``numeric`` (per column ``median``, ``mean``, ``scale``), ``categorical``
+(per column ``fill``, ``reference``, ``levels``, ``has_other``, ``n_rare_levels``),
+``min_frequency``, ``max_levels`` (null = no cap) and ``n_train``.
 
 The state is plain JSON (``fit_state``) and the transform is a pure function of it
 (``transform``), so the pandas and Spark ETL paths produce the same matrices and every
@@ -19,7 +40,14 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["OTHER", "fit_state", "transform", "output_columns"]
+__all__ = [
+    "OTHER",
+    "fit_state",
+    "numeric_state",
+    "categorical_state",
+    "transform",
+    "output_columns",
+]
 
 OTHER = "__other__"
 
@@ -34,6 +62,7 @@ def fit_state(
     numeric: Sequence[str],
     categorical: Sequence[str],
     min_frequency: float = 0.01,
+    max_levels: int | None = None,
 ) -> dict:
     """Fit preprocessing statistics on training rows only.
 
@@ -45,6 +74,9 @@ def fit_state(
         Feature columns by kind.
     min_frequency : float
         Levels whose share of training rows is below this are pooled into ``__other__``.
+    max_levels : int, optional
+        At most this many levels (reference included) are kept per categorical column; the
+        less frequent ones are pooled into ``__other__`` (``preprocess.max_levels``).
 
     Returns
     -------
@@ -58,37 +90,77 @@ def fit_state(
         observed = x[~np.isnan(x)]
         median = float(np.median(observed)) if observed.size else 0.0
         filled = np.where(np.isnan(x), median, x)
-        mean = float(filled.mean())
-        std = float(filled.std())
-        num_state[col] = {"median": median, "mean": mean, "scale": std if std > 0 else 1.0}
+        num_state[col] = numeric_state(median, float(filled.mean()), float(filled.std()))
     cat_state = {}
     for col in categorical:
         values = _as_str_levels(train[col])
-        counts = values.value_counts(dropna=True)
-        # deterministic order: by count desc, then level name
-        counts = counts.sort_index().sort_values(ascending=False, kind="stable")
-        fill = str(counts.index[0]) if len(counts) else OTHER
-        n_missing = int(values.isna().sum())
-        counts_filled = counts.copy()
-        if len(counts):
-            counts_filled[fill] += n_missing
-        kept = [str(lv) for lv, c in counts_filled.items() if c / n >= min_frequency]
-        if not kept:
-            kept = [fill]
-        reference = kept[0]
-        rare = [str(lv) for lv in counts_filled.index if str(lv) not in kept]
-        cat_state[col] = {
-            "fill": fill,
-            "reference": reference,
-            "levels": sorted(lv for lv in kept if lv != reference),
-            "has_other": bool(rare),
-            "n_rare_levels": len(rare),
-        }
+        cat_state[col] = categorical_state(
+            values.value_counts(dropna=True), int(values.isna().sum()), n, min_frequency, max_levels
+        )
     return {
         "numeric": num_state,
         "categorical": cat_state,
         "min_frequency": min_frequency,
+        "max_levels": max_levels,
         "n_train": n,
+    }
+
+
+def numeric_state(median: float, mean: float, std: float) -> dict:
+    """State of one numeric column from its training median and the mean and population
+    standard deviation of the median-imputed training column (a zero std scales by 1)."""
+    return {"median": median, "mean": mean, "scale": std if std > 0 else 1.0}
+
+
+def categorical_state(
+    counts: pd.Series,
+    n_missing: int,
+    n: int,
+    min_frequency: float,
+    max_levels: int | None = None,
+) -> dict:
+    """State of one categorical column from its training level counts (rule: module docstring).
+
+    Shared by the pandas and Spark ETL paths, so both break ties the same way.
+
+    Parameters
+    ----------
+    counts : pandas.Series
+        Rows per observed level (index: level as str), in any order.
+    n_missing : int
+        Training rows where the column is missing.
+    n : int
+        Training rows.
+    min_frequency : float
+        Levels whose share of training rows is below this are pooled into ``__other__``.
+    max_levels : int, optional
+        Keep at most this many levels (reference included), the most frequent ones.
+
+    Returns
+    -------
+    dict
+        ``fill``, ``reference``, ``levels``, ``has_other``, ``n_rare_levels``.
+    """
+    # deterministic order: by count desc, then level name
+    counts = counts.sort_index().sort_values(ascending=False, kind="stable")
+    fill = str(counts.index[0]) if len(counts) else OTHER
+    counts_filled = counts.copy()
+    if len(counts):
+        counts_filled[fill] += n_missing
+    kept = [str(lv) for lv, c in counts_filled.items() if c / n >= min_frequency]
+    if max_levels is not None:
+        kept = kept[:max_levels]
+    if not kept:
+        kept = [fill]
+    reference = kept[0]
+    kept_set = set(kept)
+    rare = [str(lv) for lv in counts_filled.index if str(lv) not in kept_set]
+    return {
+        "fill": fill,
+        "reference": reference,
+        "levels": sorted(lv for lv in kept if lv != reference),
+        "has_other": bool(rare),
+        "n_rare_levels": len(rare),
     }
 
 

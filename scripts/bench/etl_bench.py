@@ -1,0 +1,319 @@
+"""Benchmark the split-stage ETL: pandas vs Spark, wall time and peak memory (``make bench-etl``).
+
+For each size, the synthetic table ``resources/synthetic/survival_{n}.parquet`` (rule
+``generate_synthetic_data``; the Makefile builds it first) is turned into the validated
+layout the split stage reads (``clean.parquet`` + ``schema.json``: ``_row`` added, column
+roles recorded; streamed with pyarrow so that preparing 10M rows stays small). Each engine
+then runs in its own process, like the rule would run it:
+
+* ``pandas``: :func:`survival_framework.etl.run_pandas_etl`;
+* ``spark``: a ``local[2]`` SparkSession (start-up included in the wall time) and
+  :func:`survival_framework.spark_etl.run_spark_etl`.
+
+Peak memory is the largest sum of the resident set sizes of the process and all its
+children (the Spark JVM included), sampled every 0.1 s. Both engines must write the same
+folds (checked after each size). Results: ``results/bench/etl.csv`` and a short summary
+``results/bench/etl.md`` with the crossover.
+
+    PYTHONPATH=scripts python scripts/bench/etl_bench.py --rows 1000000 10000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import psutil  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
+ETL_ARGS = dict(n_folds=5, seed=42, min_frequency=0.01, n_times=20, quantiles=(0.1, 0.8))
+ID, DURATION, EVENT = "customer_id", "duration", "event"
+
+
+def prepare_clean(source: Path, work: Path) -> tuple[Path, Path]:
+    """``clean.parquet`` + ``schema.json`` from a synthetic table, one row group at a time."""
+    work.mkdir(parents=True, exist_ok=True)
+    clean, schema_path = work / "clean.parquet", work / "schema.json"
+    pf = pq.ParquetFile(source)
+    names = pf.schema_arrow.names
+    numeric = [c for c in names if c.startswith("num_")]
+    categorical = [c for c in names if c.startswith("cat_")]
+    order = ["_row", ID, DURATION, EVENT, *numeric, *categorical]
+    if not clean.exists() or clean.stat().st_mtime < source.stat().st_mtime:
+        offset = 0
+        tmp = work / ".clean.parquet.tmp"
+        writer = None
+        for i in range(pf.num_row_groups):
+            t = pf.read_row_group(i)
+            rows = pa.array(np.arange(offset, offset + t.num_rows, dtype=np.int64))
+            t = t.append_column("_row", rows).select(order).replace_schema_metadata(None)
+            writer = writer or pq.ParquetWriter(tmp, t.schema)
+            for start in range(0, t.num_rows, 1 << 20):  # pandas' default row group size
+                writer.write_table(t.slice(start, 1 << 20))
+            offset += t.num_rows
+        writer.close()
+        os.replace(tmp, clean)
+    n = pf.metadata.num_rows
+    schema = {
+        "source": str(source),
+        "duration_col": DURATION,
+        "event_col": EVENT,
+        "id_col": ID,
+        "numeric": numeric,
+        "categorical": categorical,
+        "dropped": [],
+        "n_rows": n,
+        "n_rows_used": n,
+    }
+    schema_path.write_text(json.dumps(schema, indent=2))
+    return clean, schema_path
+
+
+def child(args: argparse.Namespace) -> None:
+    """Run one engine in this process and print its timings as JSON."""
+    from survival_framework.log import setup_logging
+
+    log = setup_logging(None)
+    t0 = time.perf_counter()
+    out: dict = {}
+    if args.engine == "pandas":
+        from survival_framework.etl import run_pandas_etl
+
+        run_pandas_etl(args.clean, args.schema, args.out, log=log, **ETL_ARGS)
+    else:
+        from survival_framework.spark_etl import run_spark_etl, start_spark_session
+
+        spark = start_spark_session(args.master, 2, args.memory, log_path=args.spark_log)
+        out["session_s"] = time.perf_counter() - t0
+        try:
+            run_spark_etl(spark, args.clean, args.schema, args.out, log=log, **ETL_ARGS)
+        finally:
+            spark.stop()
+    out["etl_s"] = time.perf_counter() - t0 - out.get("session_s", 0.0)
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def measure(cmd: list[str], log_path: Path) -> dict:
+    """Wall time and peak RSS (process tree) of a command."""
+    t0 = time.perf_counter()
+    peak = 0
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
+        ps = psutil.Process(proc.pid)
+        while proc.poll() is None:
+            try:
+                procs = [ps, *ps.children(recursive=True)]
+                rss = 0
+                for p in procs:
+                    with contextlib.suppress(psutil.Error):  # a child may just have exited
+                        rss += p.memory_info().rss
+                peak = max(peak, rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+        stdout = proc.stdout.read()
+    wall = time.perf_counter() - t0
+    result = {"wall_s": wall, "peak_rss_mb": peak / 2**20, "status": "ok"}
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        result["status"] = f"failed ({proc.returncode}); see {log_path}"
+    else:
+        result.update(json.loads(lines[-1][len("RESULT ") :]))
+    return result
+
+
+def same_folds(a: Path, b: Path) -> bool:
+    fa, fb = pd.read_parquet(a / "folds.parquet"), pd.read_parquet(b / "folds.parquet")
+    states_equal = all(
+        json.loads((a / f"fold_{k}/preprocessor.json").read_text())["categorical"]
+        == json.loads((b / f"fold_{k}/preprocessor.json").read_text())["categorical"]
+        for k in range(ETL_ARGS["n_folds"])
+    )
+    return fa.equals(fb) and states_equal
+
+
+def crossover(df: pd.DataFrame) -> str:
+    """Where Spark's wall time drops below pandas' (measured or linearly extrapolated)."""
+    ok = df[df["status"] == "ok"]
+    wide = ok.pivot_table(index=["n_rows", "input_mb"], columns="engine", values="wall_s")
+    if not {"pandas", "spark"} <= set(wide.columns):
+        return "crossover: not measured (an engine failed or was not run)"
+    wide = wide.dropna().reset_index()
+    faster = wide[wide["spark"] < wide["pandas"]]
+    if len(faster):
+        r = faster.iloc[0]
+        return (
+            f"crossover: Spark local[2] is faster from {int(r['n_rows']):,} rows "
+            f"({r['input_mb']:.0f} MB Parquet) on: the smallest measured size where it wins"
+        )
+    if len(wide) < 2:
+        return "crossover: not reached at the measured size (one size only: no extrapolation)"
+    # wall time ~ a + b * MB for each engine
+    bp = np.polyfit(wide["input_mb"], wide["pandas"], 1)
+    bs = np.polyfit(wide["input_mb"], wide["spark"], 1)
+    if bp[0] <= bs[0]:
+        return (
+            "crossover: none in sight: Spark local[2] grows at least as fast as pandas "
+            f"({bs[0]:.2f} vs {bp[0]:.2f} s/MB)"
+        )
+    mb = (bs[1] - bp[1]) / (bp[0] - bs[0])
+    rows_per_mb = float((wide["n_rows"] / wide["input_mb"]).mean())
+    return (
+        f"crossover (linear extrapolation of wall time): ~{mb:.0f} MB Parquet "
+        f"(~{mb * rows_per_mb / 1e6:.1f}M rows of this table)"
+    )
+
+
+def memory_crossover(df: pd.DataFrame) -> str:
+    """Where pandas' peak memory exceeds Spark's (linear fits of peak RSS on input MB)."""
+    ok = df[df["status"] == "ok"]
+    wide = ok.pivot_table(index=["n_rows", "input_mb"], columns="engine", values="peak_rss_mb")
+    if not {"pandas", "spark"} <= set(wide.columns) or len(wide.dropna()) < 2:
+        return "memory crossover: needs two sizes measured with both engines"
+    wide = wide.dropna().reset_index()
+    bp = np.polyfit(wide["input_mb"], wide["pandas"], 1)
+    bs = np.polyfit(wide["input_mb"], wide["spark"], 1)
+    if bp[0] <= bs[0]:
+        return "memory crossover: none: pandas' peak memory grows no faster than Spark's"
+    mb = (bs[1] - bp[1]) / (bp[0] - bs[0])
+    rows_per_mb = float((wide["n_rows"] / wide["input_mb"]).mean())
+    return (
+        f"memory crossover (linear fits of peak RSS, {bp[0]:.1f} vs {bs[0]:.1f} MB RSS per MB "
+        f"of input): ~{mb:.0f} MB Parquet (~{mb * rows_per_mb / 1e6:.1f}M rows); above it "
+        "pandas needs more memory than Spark, whose JVM heap is capped by spark_memory"
+    )
+
+
+def write_summary(df: pd.DataFrame, path: Path, master: str, memory: str) -> str:
+    load = os.getloadavg()
+    df = df.assign(master=df["master"].fillna(""))
+    lines = [
+        "# ETL benchmark: pandas vs Spark (split stage)",
+        "",
+        f"Machine: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
+        f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min) when written. "
+        f"5 folds; Spark {master}, {memory} driver; wall time includes the JVM start-up; "
+        "peak memory is the RSS of the process tree (Python + JVM).",
+        "",
+        df.to_markdown(index=False) if _has_tabulate() else df.to_string(index=False),
+        "",
+        "time " + crossover(df),
+        "",
+        memory_crossover(df),
+        "",
+    ]
+    text = "\n".join(lines)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
+    ap.add_argument("--engines", nargs="+", default=["pandas", "spark"])
+    ap.add_argument("--master", default="local[2]")
+    ap.add_argument("--memory", default="4g")
+    ap.add_argument("--data-dir", type=Path, default=Path("resources/synthetic"))
+    ap.add_argument("--work", type=Path, default=Path("results/bench/etl_work"))
+    ap.add_argument("--out", type=Path, default=Path("results/bench/etl.csv"))
+    ap.add_argument("--summary", type=Path, default=Path("results/bench/etl.md"))
+    ap.add_argument("--keep", action="store_true", help="keep the written splits")
+    ap.add_argument(
+        "--summary-only", action="store_true", help="rewrite the summary from --out, run nothing"
+    )
+    # internal: one engine in a child process
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--engine", help=argparse.SUPPRESS)
+    ap.add_argument("--clean", help=argparse.SUPPRESS)
+    ap.add_argument("--schema", help=argparse.SUPPRESS)
+    ap.add_argument("--spark-log", help=argparse.SUPPRESS)
+    ap.add_argument("--out-dir", dest="child_out", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        args.out = args.child_out
+        child(args)
+        return 0
+    if args.summary_only:
+        print(write_summary(pd.read_csv(args.out), args.summary, args.master, args.memory))
+        return 0
+
+    rows = []
+    for n in args.rows:
+        source = args.data_dir / f"survival_{n}.parquet"
+        if not source.exists():
+            sys.exit(f"{source} missing: snakemake --cores 1 {source}")
+        work = args.work / str(n)
+        clean, schema = prepare_clean(source, work)
+        outs = {}
+        for engine in args.engines:
+            out = work / f"out_{engine}"
+            shutil.rmtree(out, ignore_errors=True)
+            cmd = [sys.executable, __file__, "--child", "--engine", engine, "--clean", str(clean)]
+            cmd += ["--schema", str(schema), "--out-dir", str(out), "--master", args.master]
+            cmd += ["--memory", args.memory, "--spark-log", str(work / f"{engine}.spark.log")]
+            print(f"[etl_bench] {n:,} rows, {engine} ...", flush=True)
+            res = measure(cmd, work / f"{engine}.log")
+            row = {
+                "n_rows": n,
+                "input_mb": source.stat().st_size / 1e6,
+                "clean_mb": clean.stat().st_size / 1e6,
+                "engine": engine,
+                "master": args.master if engine == "spark" else "",
+                "cpus": os.cpu_count(),
+                "wall_s": round(res["wall_s"], 2),
+                "session_s": round(res.get("session_s", 0.0), 2),
+                "etl_s": round(res.get("etl_s", float("nan")), 2),
+                "peak_rss_mb": round(res["peak_rss_mb"], 1),
+                "status": res["status"],
+            }
+            print(f"[etl_bench] {row}", flush=True)
+            rows.append(row)
+            if res["status"] == "ok":
+                outs[engine] = out
+        if {"pandas", "spark"} <= set(outs):
+            agree = same_folds(outs["pandas"], outs["spark"])
+            print(f"[etl_bench] {n:,} rows: same folds and categorical states: {agree}")
+            for r in rows[-len(args.engines) :]:
+                r["same_folds"] = agree
+        if not args.keep:
+            for out in outs.values():
+                shutil.rmtree(out, ignore_errors=True)
+    df = pd.DataFrame(rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.exists():  # keep earlier sizes that this run did not measure
+        old = pd.read_csv(args.out)
+        old = old[
+            ~old.set_index(["n_rows", "engine"]).index.isin(
+                df.set_index(["n_rows", "engine"]).index
+            )
+        ]
+        df = pd.concat([old, df], ignore_index=True).sort_values(["n_rows", "engine"])
+    df.to_csv(args.out, index=False)
+    print(write_summary(df, args.summary, args.master, args.memory))
+    return 0
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    sys.exit(main())

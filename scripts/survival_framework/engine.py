@@ -1,0 +1,137 @@
+"""Choice of the ETL engine of the split stage: pandas or Spark.
+
+Called by ``rules/common.smk`` while Snakemake builds the DAG, so it imports nothing
+heavy: whether pyspark is importable is checked with :func:`importlib.util.find_spec`
+(no JVM is started) and Java with one ``java -version`` call, made only when Spark is
+actually being considered.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+__all__ = [
+    "ENGINES",
+    "MIN_JAVA_MAJOR",
+    "SparkUnavailableError",
+    "find_java",
+    "java_major_version",
+    "spark_available",
+    "select_etl_engine",
+]
+
+ENGINES = ("auto", "pandas", "spark")
+MIN_JAVA_MAJOR = 17
+"""pyspark 4.x runs on Java 17 or 21."""
+
+
+class SparkUnavailableError(RuntimeError):
+    """``execution.etl_engine: spark`` was requested but pyspark or Java is missing."""
+
+
+def find_java() -> str | None:
+    """Path of the ``java`` executable Spark would use, or None.
+
+    Spark's launcher uses ``$JAVA_HOME/bin/java`` when ``JAVA_HOME`` is set and ``java``
+    on ``PATH`` otherwise; this follows the same order.
+    """
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        java = Path(home) / "bin" / "java"
+        return str(java) if java.is_file() and os.access(java, os.X_OK) else None
+    return shutil.which("java")
+
+
+def java_major_version(java: str, timeout: float = 20.0) -> int | None:
+    """Major version of a Java runtime (``java -version``), or None if it cannot be run."""
+    try:
+        proc = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', proc.stderr + proc.stdout)
+    if not match:
+        return None
+    major = int(match.group(1))
+    # Java 8 and older report "1.8.0_..."
+    return int(match.group(2) or 0) if major == 1 else major
+
+
+def spark_available() -> tuple[bool, str]:
+    """Whether the Spark ETL can run in this environment.
+
+    Returns
+    -------
+    ok : bool
+        True if pyspark is importable and a Java >= 17 runtime is found.
+    reason : str
+        What was found, or exactly what is missing (``pyspark`` or ``java``).
+    """
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None:
+        return False, "pyspark is not installed (pip install -r requirements-spark.txt)"
+    java = find_java()
+    if java is None:
+        where = "$JAVA_HOME/bin/java" if os.environ.get("JAVA_HOME") else "java on PATH"
+        return False, (
+            f"no Java runtime found ({where}); install Java {MIN_JAVA_MAJOR}+, "
+            "e.g. tests/cluster/install_java.sh"
+        )
+    major = java_major_version(java)
+    if major is None:
+        return False, f"java at {java} does not run (java -version failed)"
+    if major < MIN_JAVA_MAJOR:
+        return False, f"java at {java} is version {major}; pyspark 4 needs {MIN_JAVA_MAJOR}+"
+    return True, f"pyspark importable, java {major} at {java}"
+
+
+def select_etl_engine(requested: str, input_mb: float, threshold_mb: float) -> tuple[str, str]:
+    """Pick the ETL engine of the split stage.
+
+    Parameters
+    ----------
+    requested : {"auto", "pandas", "spark"}
+        ``execution.etl_engine`` from the config.
+    input_mb : float
+        Size of the input table (``data.path``) in MB.
+    threshold_mb : float
+        ``execution.size_threshold_mb``: ``auto`` considers Spark only above this size.
+
+    Returns
+    -------
+    engine : {"pandas", "spark"}
+    reason : str
+        One line saying why, suitable for the log (including why ``auto`` fell back).
+
+    Raises
+    ------
+    SparkUnavailableError
+        If ``requested`` is ``"spark"`` and pyspark or Java is missing.
+    ValueError
+        If ``requested`` is not one of :data:`ENGINES`.
+    """
+    if requested not in ENGINES:
+        raise ValueError(f"execution.etl_engine must be one of {ENGINES}, got {requested!r}")
+    size = f"input {input_mb:.1f} MB"
+    if requested == "pandas":
+        return "pandas", "execution.etl_engine is 'pandas'"
+    if requested == "spark":
+        ok, why = spark_available()
+        if not ok:
+            raise SparkUnavailableError(f"execution.etl_engine is 'spark' but {why}")
+        return "spark", f"execution.etl_engine is 'spark' ({why})"
+    if input_mb <= threshold_mb:
+        return "pandas", f"auto: {size} <= size_threshold_mb {threshold_mb:g}"
+    ok, why = spark_available()
+    if not ok:
+        return "pandas", (
+            f"auto: {size} > size_threshold_mb {threshold_mb:g} but Spark is unavailable: "
+            f"{why}; falling back to pandas"
+        )
+    return "spark", f"auto: {size} > size_threshold_mb {threshold_mb:g} ({why})"

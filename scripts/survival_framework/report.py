@@ -1,0 +1,283 @@
+"""Figures and tables of the Snakemake report (``snakemake --report results/report.html``).
+
+Everything here reads finished result files and writes a PNG, an HTML table or a small CSV;
+nothing feeds back into the results. Time-dependent metrics are recomputed from the saved
+out-of-fold predictions (``results/cv/{model}/fold_{k}/predictions.parquet``), the folds and
+the time grid, with the training rows of each fold as the censoring reference, exactly as
+the fold jobs do for the averaged metrics.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .cv import prediction_column
+from .metrics import censor_after, to_structured
+
+__all__ = [
+    "rounded_table",
+    "write_html_table",
+    "plot_cv_metrics",
+    "plot_kaplan_meier",
+    "time_dependent_metrics",
+    "plot_time_dependent",
+    "calibration_table",
+    "plot_calibration",
+    "read_benchmarks",
+    "plot_benchmarks",
+]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def rounded_table(df: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """Copy of ``df`` with float columns rounded (for display only)."""
+    out = df.copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            out[col] = out[col].round(digits)
+    return out
+
+
+def write_html_table(df: pd.DataFrame, path: str | os.PathLike, title: str) -> None:
+    """A standalone, styled HTML page with ``df`` as a table."""
+    style = (
+        "body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;font-size:13px}"
+        "th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}"
+        "td:nth-child(2){text-align:left}"
+    )
+    body = df.to_html(index=False, border=0, na_rep="", escape=True)
+    Path(path).write_text(
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+        f"</title><style>{style}</style></head><body><h2>{html.escape(title)}</h2>"
+        f"{body}</body></html>\n",
+        encoding="utf-8",
+    )
+
+
+def plot_cv_metrics(long: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Per-fold metric values per model: a box plot with the folds as points, per metric."""
+    plt = _plt()
+    metrics = list(dict.fromkeys(long["metric"]))
+    models = sorted(long["model"].unique())
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.6), squeeze=False)
+    rng = np.random.default_rng(0)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        sub = long[long["metric"] == metric]
+        data = [sub.loc[sub["model"] == m, "value"].dropna().to_numpy() for m in models]
+        ax.boxplot(data, tick_labels=models, showfliers=False)
+        for i, values in enumerate(data, start=1):
+            x = i + rng.uniform(-0.12, 0.12, size=len(values))
+            ax.scatter(x, values, s=14, color="tab:blue", alpha=0.8, zorder=3)
+        ax.set_title(metric + (" (lower is better)" if metric == "ibs" else ""))
+        ax.tick_params(axis="x", rotation=45)
+    fig.suptitle("Cross-validated metrics per fold")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_kaplan_meier(time: np.ndarray, event: np.ndarray, path: str | os.PathLike) -> None:
+    """Kaplan-Meier estimate of the whole table, with its 95% confidence band."""
+    from sksurv.nonparametric import kaplan_meier_estimator
+
+    plt = _plt()
+    x, y, (lo, hi) = kaplan_meier_estimator(
+        np.asarray(event).astype(bool), np.asarray(time, float), conf_type="log-log"
+    )
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.step(x, y, where="post", color="tab:blue", label="Kaplan-Meier")
+    ax.fill_between(x, lo, hi, step="post", alpha=0.25, color="tab:blue", label="95% CI")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("time")
+    ax.set_ylabel("survival probability")
+    ax.set_title(f"Kaplan-Meier curve ({len(time)} rows, {int(np.sum(event))} events)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def time_dependent_metrics(
+    predictions: Iterable[tuple[str, int, pd.DataFrame]],
+    train_time: dict[int, np.ndarray],
+    train_event: dict[int, np.ndarray],
+    times: Sequence[float],
+    duration_col: str,
+    event_col: str,
+) -> pd.DataFrame:
+    """Cumulative/dynamic AUC and Brier score at each grid time, per model and fold.
+
+    Parameters
+    ----------
+    predictions : iterable of (model, fold, DataFrame)
+        Out-of-fold predictions (``duration``, ``event``, ``surv@<t>`` columns).
+    train_time, train_event : dict fold -> ndarray
+        Training rows of each fold (the censoring distribution of the IPCW weights).
+    times : sequence of float
+        The evaluation grid.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model, fold, time, auc, brier``.
+    """
+    from sksurv.metrics import brier_score, cumulative_dynamic_auc
+
+    times = np.asarray(times, float)
+    cols = [prediction_column(t) for t in times]
+    rows = []
+    for model, fold, pred in predictions:
+        if pred.empty:
+            continue
+        y_train = to_structured(train_event[fold], train_time[fold])
+        y_test = to_structured(pred[event_col].to_numpy(), pred[duration_col].to_numpy(float))
+        y_eval = censor_after(y_test, float(times.max()))
+        surv = pred[cols].to_numpy(float)
+        auc, _ = cumulative_dynamic_auc(y_train, y_eval, 1.0 - surv, times)
+        _, brier = brier_score(y_train, y_eval, surv, times)
+        for t, a, b in zip(times, auc, brier, strict=True):
+            rows.append((model, fold, float(t), float(a), float(b)))
+    return pd.DataFrame(rows, columns=["model", "fold", "time", "auc", "brier"])
+
+
+def plot_time_dependent(td: pd.DataFrame, metric: str, path: str | os.PathLike) -> None:
+    """Mean over folds (line) and fold range (band) of ``metric`` against time, per model."""
+    plt = _plt()
+    labels = {"auc": "cumulative/dynamic AUC(t)", "brier": "Brier score(t)"}
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for model, sub in td.groupby("model", sort=True):
+        g = sub.groupby("time")[metric]
+        mean, lo, hi = g.mean(), g.min(), g.max()
+        ax.plot(mean.index, mean.to_numpy(), marker="o", ms=3, label=model)
+        ax.fill_between(mean.index, lo.to_numpy(), hi.to_numpy(), alpha=0.12)
+    ax.set_xlabel("time")
+    ax.set_ylabel(labels.get(metric, metric))
+    ax.set_title(f"{labels.get(metric, metric)}: mean over folds, band = fold range")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _km_at(time: np.ndarray, event: np.ndarray, t: float) -> float:
+    from sksurv.nonparametric import kaplan_meier_estimator
+
+    if len(time) == 0 or not np.any(event):
+        return 1.0 if len(time) else np.nan
+    x, y = kaplan_meier_estimator(np.asarray(event).astype(bool), np.asarray(time, float))
+    idx = np.searchsorted(x, t, side="right") - 1
+    return float(y[idx]) if idx >= 0 else 1.0
+
+
+def calibration_table(
+    pooled: dict[str, pd.DataFrame],
+    horizons: Sequence[float],
+    duration_col: str,
+    event_col: str,
+    n_bins: int = 10,
+) -> pd.DataFrame:
+    """Predicted vs observed survival at each horizon, in equal-count bins of the prediction.
+
+    The observed value of a bin is its Kaplan-Meier estimate at the horizon (censoring
+    handled), the predicted value the mean predicted ``S(horizon | x)``; out-of-fold
+    predictions of all folds are pooled per model.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model, horizon, bin, n, predicted, observed``.
+    """
+    rows = []
+    for model, pred in pooled.items():
+        if pred.empty:  # every fold of this model failed (status 'failed' in metrics.json)
+            continue
+        for h in horizons:
+            s = pred[prediction_column(h)].to_numpy(float)
+            k = int(min(n_bins, max(1, len(s) // 20)))
+            ranks = np.argsort(np.argsort(s, kind="stable"), kind="stable")
+            bins = (ranks * k) // len(s)
+            for b in range(k):
+                m = bins == b
+                obs = _km_at(pred[duration_col].to_numpy()[m], pred[event_col].to_numpy()[m], h)
+                rows.append((model, float(h), b, int(m.sum()), float(s[m].mean()), obs))
+    return pd.DataFrame(rows, columns=["model", "horizon", "bin", "n", "predicted", "observed"])
+
+
+def plot_calibration(cal: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Calibration curves (observed vs predicted survival), one panel per horizon."""
+    plt = _plt()
+    horizons = sorted(cal["horizon"].unique())
+    fig, axes = plt.subplots(1, len(horizons), figsize=(4.2 * len(horizons), 4.2), squeeze=False)
+    for ax, h in zip(axes[0], horizons, strict=True):
+        sub = cal[cal["horizon"] == h]
+        for model, g in sub.groupby("model", sort=True):
+            ax.plot(g["predicted"], g["observed"], marker="o", ms=3, label=model)
+        ax.plot([0, 1], [0, 1], color="k", ls="--", lw=1)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("predicted S(t)")
+        ax.set_ylabel("observed S(t) (Kaplan-Meier)")
+        ax.set_title(f"t = {h:g}")
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle("Calibration of out-of-fold survival predictions (deciles)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def read_benchmarks(root: str | os.PathLike) -> pd.DataFrame:
+    """Every Snakemake benchmark TSV under ``root``: job (path without suffix), seconds, MB.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``job, stage, seconds, max_rss_mb`` (mean over repeats), sorted by job.
+    """
+    root = Path(root)
+    rows = []
+    for f in sorted(root.rglob("*.tsv")):
+        try:
+            df = pd.read_csv(f, sep="\t")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, OSError):
+            continue
+        if "s" not in df or df.empty:
+            continue
+        rss = pd.to_numeric(df.get("max_rss", pd.Series([np.nan])), errors="coerce")
+        job = f.relative_to(root).with_suffix("").as_posix()
+        rows.append((job, job.split("/")[0], float(df["s"].mean()), float(rss.mean())))
+    return pd.DataFrame(rows, columns=["job", "stage", "seconds", "max_rss_mb"])
+
+
+def plot_benchmarks(bench: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Runtime and peak memory (max RSS) per job, as horizontal bars."""
+    plt = _plt()
+    n = max(len(bench), 1)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 1.5 + 0.22 * n), sharey=True)
+    y = np.arange(len(bench))
+    stages = sorted(bench["stage"].unique())
+    colors = {s: plt.cm.tab10(i % 10) for i, s in enumerate(stages)}
+    c = [colors[s] for s in bench["stage"]]
+    axes[0].barh(y, bench["seconds"], color=c)
+    axes[0].set_xlabel("runtime (s)")
+    axes[1].barh(y, bench["max_rss_mb"], color=c)
+    axes[1].set_xlabel("max RSS (MB)")
+    axes[0].set_yticks(y, bench["job"], fontsize=7)
+    axes[0].invert_yaxis()
+    fig.suptitle(f"Benchmarks of {len(bench)} jobs (benchmarks/*.tsv)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

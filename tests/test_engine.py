@@ -1,0 +1,179 @@
+"""ETL engine selection (survival_framework.engine) and its use when Snakemake builds the DAG.
+
+The "pyspark missing" and "no Java" conditions are real: the check runs in a subprocess
+whose sys.path has no site-packages (no pyspark), or whose JAVA_HOME/PATH has no java.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import REPO, copy_workflow, snakemake
+from survival_framework.engine import (
+    SparkUnavailableError,
+    find_java,
+    java_major_version,
+    select_etl_engine,
+    spark_available,
+)
+
+SCRIPTS = str(REPO / "scripts")
+
+CHECK = textwrap.dedent(
+    """
+    import json, sys
+    sys.path.insert(0, sys.argv[1])
+    from survival_framework.engine import select_etl_engine, spark_available
+    out = {"available": spark_available()}
+    out["auto"] = select_etl_engine("auto", 500.0, 100.0)
+    try:
+        out["spark"] = select_etl_engine("spark", 500.0, 100.0)
+    except Exception as exc:
+        out["spark_error"] = f"{type(exc).__name__}: {exc}"
+    print(json.dumps(out))
+    """
+)
+
+
+def run_check(*python_flags: str, env: dict | None = None) -> dict:
+    """Run the engine check in a fresh interpreter (stdlib-only imports)."""
+    proc = subprocess.run(
+        [sys.executable, *python_flags, "-c", CHECK, SCRIPTS],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(proc.stdout)
+
+
+def java_ok() -> bool:
+    java = find_java()
+    return java is not None and (java_major_version(java) or 0) >= 17
+
+
+def test_pandas_requested_never_looks_for_spark():
+    engine, reason = select_etl_engine("pandas", 1e6, 100)
+    assert engine == "pandas" and "'pandas'" in reason
+
+
+def test_auto_below_threshold_is_pandas():
+    engine, reason = select_etl_engine("auto", 99.0, 100)
+    assert engine == "pandas"
+    assert "99.0 MB <= size_threshold_mb 100" in reason
+
+
+def test_unknown_engine_is_an_error():
+    with pytest.raises(ValueError, match="auto"):
+        select_etl_engine("dask", 1.0, 100)
+
+
+@pytest.mark.skipif(not java_ok(), reason="needs Java 17+ (tests/cluster/install_java.sh)")
+def test_auto_above_threshold_picks_spark_when_available():
+    pytest.importorskip("pyspark")
+    ok, why = spark_available()
+    assert ok, why
+    engine, reason = select_etl_engine("auto", 150.0, 100)
+    assert engine == "spark"
+    assert "150.0 MB > size_threshold_mb 100" in reason and "java" in reason
+
+
+def test_fallback_when_pyspark_is_missing():
+    # -S: no site-packages on sys.path, so pyspark really cannot be imported
+    out = run_check("-S", "-I")
+    assert out["available"][0] is False and "pyspark" in out["available"][1]
+    engine, reason = out["auto"]
+    assert engine == "pandas"
+    assert "falling back to pandas" in reason and "pyspark is not installed" in reason
+    assert out["spark_error"].startswith("SparkUnavailableError")
+    assert "pyspark" in out["spark_error"]
+
+
+@pytest.mark.parametrize("how", ["JAVA_HOME", "PATH"])
+def test_fallback_when_java_is_missing(tmp_path, how):
+    pytest.importorskip("pyspark")
+    env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
+    if how == "JAVA_HOME":
+        env["JAVA_HOME"] = str(tmp_path / "no-jdk")  # no bin/java in there
+    else:
+        env["PATH"] = str(tmp_path)  # an empty folder: no java anywhere on PATH
+    out = run_check(env=env)
+    assert out["available"][0] is False
+    assert "no Java runtime found" in out["available"][1]
+    engine, reason = out["auto"]
+    assert engine == "pandas" and "falling back to pandas" in reason
+    assert "java" in out["spark_error"].lower() and "pyspark" not in out["spark_error"]
+
+
+def test_spark_forced_without_java_raises_in_process(monkeypatch, tmp_path):
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path))
+    with pytest.raises(SparkUnavailableError, match="no Java runtime found"):
+        select_etl_engine("spark", 1.0, 100)
+
+
+# ------------------------------------------------------------------------------------
+# the decision where the DAG is built (rules/common.smk + ruleorder in rules/spark.smk)
+# ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dag_workdir(tmp_path_factory, gbsg2):
+    wd = copy_workflow(tmp_path_factory.mktemp("dag"))
+    (wd / "resources/demo").mkdir(parents=True)
+    gbsg2.to_csv(wd / "resources/demo/gbsg2.csv", index=False)  # ~30 kB
+    return wd
+
+
+def dry_run(wd, execution: str, env: dict | None = None, check: bool = True):
+    # an overlay config file: `--config execution={...}` would pass the values as strings
+    overlay = wd / "execution.yaml"
+    overlay.write_text(f"execution: {execution}\n")
+    args = ["-n", "--cores", "1", "--configfile", "config/test/config.yaml", overlay.name]
+    if env is None:
+        return snakemake(wd, *args, check=check, timeout=120)
+    cmd = [sys.executable, "-m", "snakemake", *args]
+    return subprocess.run(cmd, cwd=wd, capture_output=True, text=True, env=env, timeout=120)
+
+
+def jobs_of(proc) -> set[str]:
+    return {rule for rule in ("split_data_spark", "split_data") if f"rule {rule}:" in proc.stdout}
+
+
+def test_dag_small_input_uses_pandas(dag_workdir):
+    proc = dry_run(dag_workdir, "{etl_engine: auto, size_threshold_mb: 100}")
+    assert jobs_of(proc) == {"split_data"}
+    assert "ETL engine: pandas (auto: input 0.0 MB <= size_threshold_mb 100)" in (
+        proc.stdout + proc.stderr
+    )
+
+
+@pytest.mark.skipif(not java_ok(), reason="needs Java 17+ (tests/cluster/install_java.sh)")
+def test_dag_big_input_uses_spark(dag_workdir):
+    pytest.importorskip("pyspark")
+    proc = dry_run(dag_workdir, "{etl_engine: auto, size_threshold_mb: 0.001}")
+    assert jobs_of(proc) == {"split_data_spark"}
+    assert "ETL engine: spark (auto: input" in proc.stdout + proc.stderr
+
+
+def test_dag_falls_back_with_one_clear_line_without_java(dag_workdir, tmp_path):
+    env = dict(os.environ, JAVA_HOME=str(tmp_path / "no-jdk"))
+    proc = dry_run(dag_workdir, "{etl_engine: auto, size_threshold_mb: 0.001}", env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert jobs_of(proc) == {"split_data"}
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "ETL engine:" in ln]
+    assert len(lines) == 1, lines
+    assert "falling back to pandas" in lines[0] and "no Java runtime found" in lines[0]
+
+
+def test_dag_forced_spark_without_java_is_a_clear_error(dag_workdir, tmp_path):
+    env = dict(os.environ, JAVA_HOME=str(tmp_path / "no-jdk"))
+    proc = dry_run(dag_workdir, "{etl_engine: spark}", env=env)
+    assert proc.returncode != 0
+    assert "execution.etl_engine is 'spark' but no Java runtime found" in proc.stdout + proc.stderr

@@ -1,0 +1,266 @@
+"""Parity of the Spark ETL (survival_framework.spark_etl, rule split_data_spark) with pandas.
+
+* in process: run_pandas_etl and run_spark_etl on the same clean table (missing values,
+  rare and unseen levels, an id column, odd feature names, non-contiguous ``_row``);
+* the real workflow on config/test/config.yaml with the Spark overlay, its rule
+  split_data_spark running on a real Spark standalone cluster (master + worker on
+  127.0.0.1, tests/cluster/spark_up.sh, ``spark_master: spark://127.0.0.1:<port>``),
+  against the pandas run of conftest's ``test_workflow_run``: same folds, matrices,
+  states and cv_metrics.csv.
+
+Java 17 is installed with apt by tests/cluster/install_java.sh where it is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO, copy_workflow, random_survival_table
+from survival_framework.etl import run_pandas_etl
+from survival_framework.io import write_json, write_parquet
+from survival_framework.metrics import METRIC_NAMES
+from survival_framework.preprocess import output_columns
+from survival_framework.schema import validate_survival_table
+from survival_framework.splits import stratified_sample
+
+pytest.importorskip("pyspark")
+pytestmark = pytest.mark.spark
+CLUSTER = REPO / "tests" / "cluster"
+TOL = 1e-9
+N_FOLDS_TEST_CONFIG = 3
+
+
+@pytest.fixture(scope="session")
+def java_runtime() -> str:
+    """Path of a Java 17+ runtime, apt-installed if missing (skip where impossible)."""
+    proc = subprocess.run(
+        [str(CLUSTER / "install_java.sh")], capture_output=True, text=True, timeout=900
+    )
+    if proc.returncode == 3:
+        pytest.skip(f"no Java 17+ and it cannot be installed here: {proc.stderr.strip()}")
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def spark(java_runtime, tmp_path_factory):
+    """One local[2] SparkSession for the in-process tests."""
+    from survival_framework.spark_etl import start_spark_session
+
+    log = tmp_path_factory.mktemp("spark") / "spark.log"
+    session = start_spark_session("local[*]", 2, "1g", log_path=log)
+    assert session.sparkContext.master == "local[2]"  # local[*] -> the given threads
+    yield session
+    session.stop()
+
+
+# ------------------------------------------------------------------------------------
+# comparison helpers
+# ------------------------------------------------------------------------------------
+
+
+def assert_close_json(a, b, path="$"):
+    """Same structure; numbers within TOL (relative or absolute), everything else equal."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), f"{path}: keys {list(a)} != {b}"
+        for k in a:
+            assert_close_json(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), f"{path}: {a} != {b}"
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_close_json(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) and not isinstance(a, bool):
+        assert b == pytest.approx(a, rel=TOL, abs=TOL), f"{path}: {a} != {b}"
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"
+
+
+def assert_same_splits(pandas_dir: Path, spark_dir: Path, n_folds: int) -> None:
+    """Identical folds and grid; matrices and states equal within TOL."""
+    folds_a = pd.read_parquet(pandas_dir / "folds.parquet")
+    folds_b = pd.read_parquet(spark_dir / "folds.parquet")
+    pd.testing.assert_frame_equal(folds_a, folds_b)
+    assert json.loads((pandas_dir / "time_grid.json").read_text()) == json.loads(
+        (spark_dir / "time_grid.json").read_text()
+    )
+    for k in range(n_folds):
+        state_a = json.loads((pandas_dir / f"fold_{k}/preprocessor.json").read_text())
+        state_b = json.loads((spark_dir / f"fold_{k}/preprocessor.json").read_text())
+        assert_close_json(state_a, state_b, f"fold_{k}")
+        for part in ("train", "test"):
+            a = pd.read_parquet(pandas_dir / f"fold_{k}/{part}.parquet")
+            b = pd.read_parquet(spark_dir / f"fold_{k}/{part}.parquet")
+            assert list(a.columns) == list(b.columns)
+            assert list(a.dtypes) == list(b.dtypes), (a.dtypes, b.dtypes)
+            a, b = a.sort_values("_row"), b.sort_values("_row")
+            assert a["_row"].tolist() == b["_row"].tolist()
+            assert set(a["_row"]) == set(
+                folds_a.loc[(folds_a["fold"] == k) == (part == "test"), "_row"]
+            )
+            feats = output_columns(state_a)
+            keys = [c for c in a.columns if c not in feats]
+            pd.testing.assert_frame_equal(
+                a[keys].reset_index(drop=True), b[keys].reset_index(drop=True)
+            )
+            np.testing.assert_allclose(
+                b[feats].to_numpy(),
+                a[feats].to_numpy(),
+                rtol=TOL,
+                atol=TOL,
+                err_msg=f"fold {k} {part}",
+            )
+
+
+# ------------------------------------------------------------------------------------
+# in process
+# ------------------------------------------------------------------------------------
+
+
+def tricky_clean_table(tmp_path: Path) -> tuple[Path, Path]:
+    """A validated table with what the ETL has to get right, written like validate_data."""
+    rng = np.random.default_rng(11)
+    df = random_survival_table(rng, n=900)
+    df["customer id"] = [f"c{i:05d}" for i in range(len(df))]
+    df["dose.mg"] = np.where(rng.random(len(df)) < 0.2, np.nan, rng.integers(0, 4, len(df)))
+    df["site"] = rng.choice(
+        ["b", "a", "c", "d", "z9"], size=len(df), p=[0.3, 0.3, 0.3, 0.095, 0.005]
+    )
+    df["score?"] = np.where(rng.random(len(df)) < 0.5, np.nan, 1.0)
+    df.loc[df.index[:3], "score?"] = [2.0, 3.0, 4.0]
+    clean, schema = validate_survival_table(
+        df, "tricky.csv", "time", "event", id_col="customer id", min_rows=15
+    )
+    clean = stratified_sample(clean, "event", 700, seed=3)  # non-contiguous _row, as sample mode
+    schema["n_rows_used"] = len(clean)
+    write_parquet(clean, tmp_path / "clean.parquet")
+    write_json(schema, tmp_path / "schema.json")
+    return tmp_path / "clean.parquet", tmp_path / "schema.json"
+
+
+def test_in_process_parity(spark, tmp_path):
+    from survival_framework.spark_etl import run_spark_etl
+
+    clean, schema = tricky_clean_table(tmp_path)
+    # max_levels=3 caps 'site' (4 frequent levels) and 'cat'; min_frequency pools the rare ones
+    args = dict(
+        n_folds=4, seed=5, min_frequency=0.02, n_times=12, quantiles=(0.1, 0.8), max_levels=3
+    )
+    run_pandas_etl(clean, schema, tmp_path / "pandas", **args)
+    # a tiny chunk size exercises the chunked, ordered write to one Parquet file
+    run_spark_etl(spark, clean, schema, tmp_path / "spark", chunk_mb=0.05, **args)
+    assert_same_splits(tmp_path / "pandas", tmp_path / "spark", 4)
+    state = json.loads((tmp_path / "spark/fold_0/preprocessor.json").read_text())
+    site = state["categorical"]["site"]
+    assert site["has_other"] and site["n_rare_levels"] == 2 and len(site["levels"]) == 2
+    assert "dose.mg" in state["numeric"]
+    test0 = pd.read_parquet(tmp_path / "spark/fold_0/test.parquet")
+    assert test0["_row"].is_monotonic_increasing and test0["customer id"].str.startswith("c").all()
+
+
+def test_spark_rejects_a_table_not_written_by_validate_data(spark, tmp_path):
+    from survival_framework.spark_etl import run_spark_etl
+
+    clean, schema = tricky_clean_table(tmp_path)
+    df = pd.read_parquet(clean)
+    df["event"] = df["event"].astype("float64")
+    write_parquet(df, clean)
+    with pytest.raises(ValueError, match="column 'event': type double, expected int8"):
+        run_spark_etl(spark, clean, schema, tmp_path / "out", 3, 1, 0.01, 10, (0.1, 0.8))
+
+
+# ------------------------------------------------------------------------------------
+# the real workflow, both ways; the Spark run on a real standalone cluster on 127.0.0.1
+# ------------------------------------------------------------------------------------
+
+
+def free_port(preferred: int | None = None) -> int:
+    for port in ([preferred] if preferred else []) + [0]:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free port")
+
+
+@pytest.fixture(scope="module")
+def spark_cluster(java_runtime, tmp_path_factory):
+    """Master + worker (2 cores, 1536 MB) from the venv's pyspark; stopped by PID afterwards."""
+    state = tmp_path_factory.mktemp("spark_cluster")
+    port = free_port(7077)
+    env = dict(
+        os.environ,
+        SPARK_STATE_DIR=str(state),
+        PYTHON=sys.executable,
+        SPARK_MASTER_PORT=str(port),
+        SPARK_MASTER_WEBUI_PORT=str(free_port()),
+        SPARK_WORKER_WEBUI_PORT=str(free_port()),
+        SPARK_WORKER_CORES="2",
+        SPARK_WORKER_MEMORY="1536m",
+    )
+    try:
+        up = subprocess.run(
+            [str(CLUSTER / "spark_up.sh")], env=env, capture_output=True, text=True, timeout=300
+        )
+        if up.returncode == 3:
+            pytest.skip(f"Spark cluster cannot be provided here: {up.stdout}{up.stderr}")
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield {"url": f"spark://127.0.0.1:{port}", "state": state, "env": env}
+    finally:
+        down = subprocess.run(
+            [str(CLUSTER / "spark_down.sh")], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert down.returncode == 0, down.stdout + down.stderr
+
+
+@pytest.fixture(scope="module")
+def spark_workflow_run(spark_cluster, tmp_path_factory) -> Path:
+    """config/test/config.yaml + config/test/spark.yaml, with the master pointed at the
+    standalone cluster (one more overlay), run end to end by Snakemake."""
+    wd = copy_workflow(tmp_path_factory.mktemp("wf_spark"))
+    (wd / "cluster.yaml").write_text(
+        f'execution:\n  spark_master: "{spark_cluster["url"]}"\n'
+        "  spark_memory: 768m\n"  # below the worker's 1536m, or the app waits forever
+    )
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile"]
+    cmd += ["config/test/config.yaml", "config/test/spark.yaml", "cluster.yaml"]
+    env = dict(spark_cluster["env"], SPARK_LOCAL_IP="127.0.0.1")
+    proc = subprocess.run(cmd, cwd=wd, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return wd
+
+
+@pytest.mark.integration
+def test_workflow_on_spark_cluster_matches_pandas(
+    test_workflow_run, spark_workflow_run, spark_cluster
+):
+    pandas_wd, spark_wd = test_workflow_run, spark_workflow_run
+    # each run used exactly one of the two ETL rules
+    assert (pandas_wd / "logs/splits/split_data.log").exists()
+    assert not (pandas_wd / "logs/splits/split_data_spark.log").exists()
+    assert not (spark_wd / "logs/splits/split_data.log").exists()
+    log = (spark_wd / "logs/splits/split_data_spark.log").read_text()
+    assert f"spark {spark_cluster['url']}: 686 rows" in log
+    assert "INFO spark SparkContext: Running Spark version" in log  # Spark's own log4j
+    assert list((spark_cluster["state"] / "work").glob("app-*")), "no app ran on the worker"
+    assert (spark_wd / "benchmarks/splits/split_data_spark.tsv").exists()
+    # same folds, grid, matrices, states
+    assert_same_splits(
+        pandas_wd / "results/splits", spark_wd / "results/splits", N_FOLDS_TEST_CONFIG
+    )
+    # and the same model metrics
+    a = pd.read_csv(pandas_wd / "results/cv_metrics.csv")
+    b = pd.read_csv(spark_wd / "results/cv_metrics.csv")
+    assert len(a) == 5 * N_FOLDS_TEST_CONFIG * len(METRIC_NAMES)
+    pd.testing.assert_frame_equal(a.drop(columns="value"), b.drop(columns="value"))
+    np.testing.assert_allclose(b["value"], a["value"], rtol=0, atol=TOL)
