@@ -81,7 +81,7 @@ def mem_mb_split(wildcards, input, attempt):
 
 
 def mem_mb_fit(wildcards, input, attempt):
-    return int((1500 + 40 * input.size_mb) * attempt)
+    return int((1500 + 70 * input.size_mb) * attempt)
 
 
 def runtime_fit(wildcards, input, attempt):
