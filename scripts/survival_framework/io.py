@@ -17,6 +17,7 @@ from .errors import InputValidationError
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
+    "check_input_file",
     "read_table",
     "read_json",
     "atomic_path",
@@ -26,6 +27,26 @@ __all__ = [
 ]
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq", ".pkl", ".pickle")
+
+
+def check_input_file(path: str | os.PathLike, suffixes: Sequence[str]) -> Path:
+    """Return ``path`` as a Path if it exists and has one of ``suffixes``.
+
+    Raises
+    ------
+    InputValidationError
+        Naming the file: unsupported extension, or no such file.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise InputValidationError(
+            str(path),
+            f"unsupported file extension {path.suffix or '(none)'!r}; "
+            f"use one of {', '.join(suffixes)}",
+        )
+    if not path.is_file():
+        raise InputValidationError(str(path), "file does not exist")
+    return path
 
 
 def read_table(path: str | os.PathLike, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -47,16 +68,8 @@ def read_table(path: str | os.PathLike, columns: Sequence[str] | None = None) ->
     InputValidationError
         If the file is missing, has an unsupported suffix, cannot be parsed or is empty.
     """
-    path = Path(path)
+    path = check_input_file(path, SUPPORTED_SUFFIXES)
     suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise InputValidationError(
-            str(path),
-            f"unsupported file extension {suffix or '(none)'!r}; "
-            f"use one of {', '.join(SUPPORTED_SUFFIXES)}",
-        )
-    if not path.is_file():
-        raise InputValidationError(str(path), "file does not exist")
     if path.stat().st_size == 0:
         raise InputValidationError(str(path), "file is empty (0 bytes)")
     try:

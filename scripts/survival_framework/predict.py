@@ -32,7 +32,7 @@ from pandas.api import types as ptypes
 from . import preprocess
 from .errors import InputValidationError
 from .final import ARTIFACT_FORMAT
-from .io import atomic_path
+from .io import atomic_path, check_input_file
 
 __all__ = [
     "PREDICT_SUFFIXES",
@@ -119,15 +119,7 @@ def check_columns(path: str | os.PathLike, artifact: dict[str, Any]) -> list[str
     InputValidationError
         Naming the file, the column and the problem.
     """
-    path = Path(path)
-    if path.suffix.lower() not in PREDICT_SUFFIXES:
-        raise InputValidationError(
-            str(path),
-            f"unsupported file extension {path.suffix or '(none)'!r}; use one of "
-            f"{', '.join(PREDICT_SUFFIXES)}",
-        )
-    if not path.is_file():
-        raise InputValidationError(str(path), "file does not exist")
+    path = check_input_file(path, PREDICT_SUFFIXES)
     try:
         available = _file_columns(path)
     except Exception as exc:
