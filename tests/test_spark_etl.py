@@ -177,6 +177,116 @@ def test_spark_rejects_a_table_not_written_by_validate_data(spark, tmp_path):
         run_spark_etl(spark, clean, schema, tmp_path / "out", 3, 1, 0.01, 10, (0.1, 0.8))
 
 
+def load_script(path: Path):
+    """A script (not a package module) imported by path."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def median_case(rng: np.random.Generator, n: int, kind: str) -> np.ndarray:
+    """One column of a median test case."""
+    if kind == "continuous":
+        x = rng.normal(10.0, 3.0, n)
+    elif kind == "ties":  # a point mass at the median, and 0.0 / -0.0 both present
+        x = rng.choice([-1.0, -0.0, 0.0, 2.5, 7.0], size=n, p=[0.2, 0.15, 0.3, 0.2, 0.15])
+    elif kind == "skewed":
+        x = rng.lognormal(0.0, 2.0, n)
+    else:  # "sparse": mostly missing
+        x = np.where(rng.random(n) < 0.97, np.nan, rng.integers(0, 50, n).astype(float))
+    if kind != "sparse":
+        x[rng.random(n) < 0.1] = np.nan
+    return x
+
+
+@pytest.mark.parametrize(
+    ("n", "sample_rows", "probs"),
+    [
+        (2001, 200_000, None),  # the sample is the whole table
+        (2000, 150, None),  # a poor sample: wide buckets
+        (1999, 500, [0.02, 0.05]),  # brackets that miss every median: end buckets
+    ],
+)
+def test_exact_fold_medians_equal_numpy(spark, n, sample_rows, probs):
+    """Bit-identical to np.median of each fold's training values, for odd and even counts,
+    ties, signed zeros, skew, a mostly-missing column and a fold with no value at all."""
+    from survival_framework.spark_etl import FOLD_COL, exact_fold_medians
+
+    rng = np.random.default_rng(n)
+    kinds = ["continuous", "ties", "skewed", "sparse"]
+    df = pd.DataFrame({k: median_case(rng, n, k) for k in kinds})
+    df[FOLD_COL] = rng.integers(0, 4, n).astype(np.int32)
+    df["nofold3"] = np.where(df[FOLD_COL] == 3, rng.normal(size=n), np.nan)  # only fold 3
+    cols = [*kinds, "nofold3"]
+    sdf = spark.createDataFrame(df[[FOLD_COL, *cols]])
+    got = exact_fold_medians(sdf, cols, 4, n, sample_rows=sample_rows, probs=probs, seed=1)
+    for k in range(4):
+        for j, c in enumerate(cols):
+            x = df.loc[df[FOLD_COL] != k, c].to_numpy()
+            x = x[~np.isnan(x)]
+            if x.size == 0:
+                assert np.isnan(got[k, j]), (k, c)
+            else:
+                assert got[k, j] == np.median(x), (k, c, got[k, j], np.median(x))
+
+
+def test_pooled_mean_std_equals_numpy():
+    from survival_framework.spark_etl import pooled_mean_std
+
+    rng = np.random.default_rng(4)
+    # a large mean and a small spread: raw sums of squares would lose every digit
+    groups = [1e8 + rng.normal(0, 1e-3, m) for m in (5, 0, 17, 1, 40)]
+    n = np.array([g.size for g in groups])
+    mean = np.array([g.mean() if g.size else 0.0 for g in groups])
+    m2 = np.array([((g - g.mean()) ** 2).sum() if g.size else 0.0 for g in groups])
+    everything = np.concatenate(groups)
+    got_mean, got_std = pooled_mean_std(n, mean, m2)
+    assert got_mean == pytest.approx(everything.mean(), rel=1e-15)
+    assert got_std == pytest.approx(everything.std(), rel=1e-7)
+    assert pooled_mean_std(np.array([0, 0]), np.zeros(2), np.zeros(2)) == (0.0, 0.0)
+
+
+def test_etl_benchmark_runs_both_engines_and_reports_medians(java_runtime, tmp_path):
+    """``make bench-etl``'s script on a tiny table: per-run lines, medians, --append."""
+    from survival_framework.synthetic import write_survival_table
+
+    n = 4000
+    write_survival_table(tmp_path / "data" / f"survival_{n}.parquet", n, seed=3)
+    out, summary = tmp_path / "etl.csv", tmp_path / "etl.md"
+    cmd = [sys.executable, str(REPO / "scripts/bench/etl_bench.py"), "--rows", str(n)]
+    cmd += ["--data-dir", str(tmp_path / "data"), "--work", str(tmp_path / "work")]
+    cmd += ["--out", str(out), "--summary", str(summary), "--memory", "1g"]
+    proc = subprocess.run([*cmd, "--repeats", "2"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    runs = pd.read_csv(out)
+    assert len(runs) == 4 and (runs["status"] == "ok").all()
+    assert runs["same_folds"].all()
+    assert sorted(runs["repeat"].unique()) == [0, 1]
+    spark_runs = runs[runs["engine"] == "spark"]
+    assert (spark_runs["session_s"] > 0).all() and (spark_runs["peak_rss_mb"] > 100).all()
+    bench = load_script(REPO / "scripts/bench/etl_bench.py")
+    table = bench.medians(runs).set_index("engine")
+    expected = runs.groupby("engine")[["wall_s", "peak_rss_mb"]].median()
+    pd.testing.assert_frame_equal(table[["wall_s", "peak_rss_mb"]], expected, check_names=False)
+    assert table["runs"].tolist() == [2, 2] and table["same_folds"].all()
+    text = summary.read_text()
+    table_lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+    for engine in ("pandas", "spark"):  # one median line per size and engine
+        assert sum(f" {engine} " in ln for ln in table_lines) == 1, text
+    assert "time crossover" in text and "memory crossover" in text
+    # --append adds a third pandas run and keeps the others
+    proc = subprocess.run(
+        [*cmd, "--append", "--engines", "pandas"], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    runs = pd.read_csv(out)
+    assert len(runs) == 5
+    assert runs.loc[runs["engine"] == "pandas", "repeat"].tolist() == [0, 1, 2]
+
+
 # ------------------------------------------------------------------------------------
 # the real workflow, both ways; the Spark run on a real standalone cluster on 127.0.0.1
 # ------------------------------------------------------------------------------------

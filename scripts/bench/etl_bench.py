@@ -12,10 +12,12 @@ then runs in its own process, like the rule would run it:
 
 Peak memory is the largest sum of the resident set sizes of the process and all its
 children (the Spark JVM included), sampled every 0.1 s. Both engines must write the same
-folds (checked after each size). Results: ``results/bench/etl.csv`` and a short summary
-``results/bench/etl.md`` with the crossover.
+folds (checked after each size). Every (size, engine) runs ``--repeats`` times, the engines
+alternating; ``results/bench/etl.csv`` has one line per run, and the summary
+``results/bench/etl.md`` the medians and the crossovers computed from them. ``--append``
+adds runs to those already in the CSV (more repeats later, on an idle machine).
 
-    PYTHONPATH=scripts python scripts/bench/etl_bench.py --rows 1000000 10000000
+    PYTHONPATH=scripts python scripts/bench/etl_bench.py --rows 1000000 10000000 --repeats 3
 """
 
 from __future__ import annotations
@@ -145,10 +147,31 @@ def same_folds(a: Path, b: Path) -> bool:
     return fa.equals(fb) and states_equal
 
 
-def crossover(df: pd.DataFrame) -> str:
-    """Where Spark's wall time drops below pandas' (measured or linearly extrapolated)."""
+def medians(df: pd.DataFrame) -> pd.DataFrame:
+    """Median wall time, start-up, ETL time and peak RSS per (size, engine) over the
+    successful runs, with the number of runs and the range of the wall time."""
     ok = df[df["status"] == "ok"]
-    wide = ok.pivot_table(index=["n_rows", "input_mb"], columns="engine", values="wall_s")
+    keys = ["n_rows", "engine", "master"]
+    g = ok.assign(master=ok["master"].fillna("")).groupby(keys, sort=True)
+    out = g[["input_mb", "wall_s", "session_s", "etl_s", "peak_rss_mb"]].median()
+    out["runs"] = g.size()
+    out["wall_min_s"] = g["wall_s"].min()
+    out["wall_max_s"] = g["wall_s"].max()
+    if "same_folds" in ok:
+        out["same_folds"] = g["same_folds"].agg(lambda s: bool(s.fillna(False).astype(bool).all()))
+    out["failed_runs"] = (
+        df.assign(master=df["master"].fillna(""))
+        .groupby(keys)["status"]
+        .agg(lambda s: int((s != "ok").sum()))
+        .reindex(out.index, fill_value=0)
+    )
+    return out.reset_index()
+
+
+def crossover(df: pd.DataFrame) -> str:
+    """Where Spark's median wall time drops below pandas' (measured or linearly
+    extrapolated)."""
+    wide = medians(df).pivot_table(index=["n_rows", "input_mb"], columns="engine", values="wall_s")
     if not {"pandas", "spark"} <= set(wide.columns):
         return "crossover: not measured (an engine failed or was not run)"
     wide = wide.dropna().reset_index()
@@ -178,9 +201,11 @@ def crossover(df: pd.DataFrame) -> str:
 
 
 def memory_crossover(df: pd.DataFrame) -> str:
-    """Where pandas' peak memory exceeds Spark's (linear fits of peak RSS on input MB)."""
-    ok = df[df["status"] == "ok"]
-    wide = ok.pivot_table(index=["n_rows", "input_mb"], columns="engine", values="peak_rss_mb")
+    """Where pandas' peak memory exceeds Spark's (linear fits of median peak RSS on input
+    MB)."""
+    wide = medians(df).pivot_table(
+        index=["n_rows", "input_mb"], columns="engine", values="peak_rss_mb"
+    )
     if not {"pandas", "spark"} <= set(wide.columns) or len(wide.dropna()) < 2:
         return "memory crossover: needs two sizes measured with both engines"
     wide = wide.dropna().reset_index()
@@ -199,16 +224,17 @@ def memory_crossover(df: pd.DataFrame) -> str:
 
 def write_summary(df: pd.DataFrame, path: Path, master: str, memory: str) -> str:
     load = os.getloadavg()
-    df = df.assign(master=df["master"].fillna(""))
+    table = medians(df).round(2)
     lines = [
         "# ETL benchmark: pandas vs Spark (split stage)",
         "",
         f"Machine: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
         f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min) when written. "
         f"5 folds; Spark {master}, {memory} driver; wall time includes the JVM start-up; "
-        "peak memory is the RSS of the process tree (Python + JVM).",
+        "peak memory is the RSS of the process tree (Python + JVM). Medians over `runs` "
+        "runs per line (every run: the CSV next to this file).",
         "",
-        df.to_markdown(index=False) if _has_tabulate() else df.to_string(index=False),
+        table.to_markdown(index=False) if _has_tabulate() else table.to_string(index=False),
         "",
         "time " + crossover(df),
         "",
@@ -231,6 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=Path("results/bench/etl_work"))
     ap.add_argument("--out", type=Path, default=Path("results/bench/etl.csv"))
     ap.add_argument("--summary", type=Path, default=Path("results/bench/etl.md"))
+    ap.add_argument("--repeats", type=int, default=1, help="runs per size and engine")
+    ap.add_argument(
+        "--append", action="store_true", help="add these runs to those already in --out"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the written splits")
     ap.add_argument(
         "--summary-only", action="store_true", help="rewrite the summary from --out, run nothing"
@@ -251,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         print(write_summary(pd.read_csv(args.out), args.summary, args.master, args.memory))
         return 0
 
+    old = pd.read_csv(args.out) if args.out.exists() else None
     rows = []
     for n in args.rows:
         source = args.data_dir / f"survival_{n}.parquet"
@@ -258,50 +289,62 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"{source} missing: snakemake --cores 1 {source}")
         work = args.work / str(n)
         clean, schema = prepare_clean(source, work)
-        outs = {}
-        for engine in args.engines:
-            out = work / f"out_{engine}"
-            shutil.rmtree(out, ignore_errors=True)
-            cmd = [sys.executable, __file__, "--child", "--engine", engine, "--clean", str(clean)]
-            cmd += ["--schema", str(schema), "--out-dir", str(out), "--master", args.master]
-            cmd += ["--memory", args.memory, "--spark-log", str(work / f"{engine}.spark.log")]
-            print(f"[etl_bench] {n:,} rows, {engine} ...", flush=True)
-            res = measure(cmd, work / f"{engine}.log")
-            row = {
-                "n_rows": n,
-                "input_mb": source.stat().st_size / 1e6,
-                "clean_mb": clean.stat().st_size / 1e6,
-                "engine": engine,
-                "master": args.master if engine == "spark" else "",
-                "cpus": os.cpu_count(),
-                "wall_s": round(res["wall_s"], 2),
-                "session_s": round(res.get("session_s", 0.0), 2),
-                "etl_s": round(res.get("etl_s", float("nan")), 2),
-                "peak_rss_mb": round(res["peak_rss_mb"], 1),
-                "status": res["status"],
-            }
-            print(f"[etl_bench] {row}", flush=True)
-            rows.append(row)
-            if res["status"] == "ok":
-                outs[engine] = out
-        if {"pandas", "spark"} <= set(outs):
-            agree = same_folds(outs["pandas"], outs["spark"])
-            print(f"[etl_bench] {n:,} rows: same folds and categorical states: {agree}")
-            for r in rows[-len(args.engines) :]:
-                r["same_folds"] = agree
-        if not args.keep:
-            for out in outs.values():
+        first = 0
+        if args.append and old is not None and "repeat" in old:
+            done = old.loc[old["n_rows"] == n, "repeat"]
+            first = int(done.max()) + 1 if len(done) else 0
+        for rep in range(first, first + args.repeats):
+            outs, these = {}, []
+            for engine in args.engines:
+                out = work / f"out_{engine}"
                 shutil.rmtree(out, ignore_errors=True)
+                cmd = [sys.executable, __file__, "--child", "--engine", engine]
+                cmd += ["--clean", str(clean), "--schema", str(schema), "--out-dir", str(out)]
+                cmd += ["--master", args.master, "--memory", args.memory]
+                cmd += ["--spark-log", str(work / f"{engine}.spark.log")]
+                print(f"[etl_bench] {n:,} rows, {engine}, run {rep} ...", flush=True)
+                started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                res = measure(cmd, work / f"{engine}.log")
+                row = {
+                    "n_rows": n,
+                    "repeat": rep,
+                    "input_mb": round(source.stat().st_size / 1e6, 2),
+                    "clean_mb": round(clean.stat().st_size / 1e6, 2),
+                    "engine": engine,
+                    "master": args.master if engine == "spark" else "",
+                    "cpus": os.cpu_count(),
+                    "load1_before": round(os.getloadavg()[0], 2),
+                    "wall_s": round(res["wall_s"], 2),
+                    "session_s": round(res.get("session_s", 0.0), 2),
+                    "etl_s": round(res.get("etl_s", float("nan")), 2),
+                    "peak_rss_mb": round(res["peak_rss_mb"], 1),
+                    "status": res["status"],
+                    "started_utc": started,
+                }
+                print(f"[etl_bench] {row}", flush=True)
+                these.append(row)
+                if res["status"] == "ok":
+                    outs[engine] = out
+            if {"pandas", "spark"} <= set(outs):
+                agree = same_folds(outs["pandas"], outs["spark"])
+                print(f"[etl_bench] {n:,} rows: same folds and categorical states: {agree}")
+                for r in these:
+                    r["same_folds"] = agree
+            rows += these
+            if not args.keep:
+                for out in outs.values():
+                    shutil.rmtree(out, ignore_errors=True)
     df = pd.DataFrame(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.out.exists():  # keep earlier sizes that this run did not measure
-        old = pd.read_csv(args.out)
-        old = old[
-            ~old.set_index(["n_rows", "engine"]).index.isin(
-                df.set_index(["n_rows", "engine"]).index
-            )
-        ]
-        df = pd.concat([old, df], ignore_index=True).sort_values(["n_rows", "engine"])
+    if old is not None:  # keep what this run did not replace
+        if not args.append:
+            old = old[
+                ~old.set_index(["n_rows", "engine"]).index.isin(
+                    df.set_index(["n_rows", "engine"]).index
+                )
+            ]
+        df = pd.concat([old, df], ignore_index=True)
+        df = df.sort_values(["n_rows", "engine", "repeat"], kind="stable")
     df.to_csv(args.out, index=False)
     print(write_summary(df, args.summary, args.master, args.memory))
     return 0
