@@ -24,6 +24,11 @@ Steps (``--steps``, default all, in this order):
     row per job: wall, CPU, peak RSS, fit/predict/score seconds).
 ``scaling``
     The workflow with ``--cores 2`` on ``--scaling`` rows -> ``results/bench/scaling.csv``.
+``full``
+    What ``snakemake --cores 2 --configfile config/production.yaml`` really runs: ``rule
+    all`` (the CV above plus proportional-hazards tests, the final-model refit and the
+    report's plots and tables), ``--repeats`` times -> ``results/bench/full_runs.csv`` and
+    ``full_jobs.csv``.
 ``report``
     ``results/bench/summary.csv`` and ``results/bench/bench.png`` from the CSVs above.
 
@@ -109,9 +114,9 @@ def ensure_table(n_rows: int) -> str:
     return rel
 
 
-def production_args(rel_path: str) -> list[str]:
+def production_args(rel_path: str, targets: tuple[str, ...] = CV_TARGETS) -> list[str]:
     return [
-        *CV_TARGETS,
+        *targets,
         "--configfile",
         "config/production.yaml",
         "--config",
@@ -402,11 +407,14 @@ def production_workdir(n_rows: int) -> Path:
 
 
 # --------------------------------------------------------------------------- workflow
-def run_workflow(n_rows: int, cores: int, tag: str) -> tuple[dict, pd.DataFrame]:
-    """One timed run of validate, split, 25 fits and aggregation in a fresh workdir."""
+def run_workflow(
+    n_rows: int, cores: int, tag: str, targets: tuple[str, ...] = CV_TARGETS
+) -> tuple[dict, pd.DataFrame]:
+    """One timed run in a fresh workdir: validate, split, 25 fits and aggregation (the
+    default ``targets``), or ``rule all`` with ``targets=()``."""
     rel = ensure_table(n_rows)
     wd = make_workdir(f"run_{tag}")
-    run = snakemake(wd, "--cores", str(cores), *production_args(rel))
+    run = snakemake(wd, "--cores", str(cores), *production_args(rel, targets))
     jobs = collect_jobs(wd)
     cv = jobs[jobs.stage == "cv"]
     run.update(
@@ -453,6 +461,42 @@ def step_scaling(args) -> None:
         _append(jobs, "scaling_jobs.csv")
 
 
+def step_full(args) -> None:
+    """``rule all`` with --cores 2 on the production table, --repeats times."""
+    for rep in range(args.repeats):
+        tag = f"full{args.rows}_c2_r{rep}_{time.strftime('%H%M%S')}"
+        run, jobs = run_workflow(args.rows, 2, tag, targets=())
+        run["n_jobs"] = len(jobs)
+        _append(pd.DataFrame([run]), "full_runs.csv")
+        _append(jobs, "full_jobs.csv")
+
+
+def full_run_summary(rows: int) -> tuple[list[dict], pd.DataFrame | None]:
+    """Summary lines and per-stage job table of the ``full`` step (if it ran)."""
+    if not (OUT / "full_runs.csv").exists():
+        return [], None
+    runs = pd.read_csv(OUT / "full_runs.csv")
+    runs = runs[runs.n_rows == rows]
+    if runs.empty:
+        return [], None
+    jobs = pd.read_csv(OUT / "full_jobs.csv")
+    jobs = jobs[jobs.tag.isin(runs.tag)]
+    lines = [
+        {"measure": f"rule all --cores 2 wall s (median of {len(runs)})",
+         "value": float(runs.wall_s.median())},
+        {"measure": "rule all --cores 2 load average before (median)",
+         "value": float(runs.load_before.median())},
+        {"measure": "rule all: peak RSS of any job (MB)", "value": float(jobs.max_rss_mb.max())},
+    ]  # fmt: skip
+    # per run: jobs, summed job wall time and largest job of each stage; then the median run
+    per_run = jobs.groupby(["tag", "stage"]).agg(
+        jobs=("job", "size"), job_wall_s=("wall_s", "sum"), longest_job_s=("wall_s", "max"),
+        max_rss_mb=("max_rss_mb", "max"),
+    )  # fmt: skip
+    stages = per_run.groupby("stage").median()
+    return lines, stages.sort_values("job_wall_s", ascending=False).reset_index()
+
+
 # --------------------------------------------------------------------------- report
 def step_report(args) -> None:
     """Summary table and figure from the CSVs of the other steps."""
@@ -497,6 +541,8 @@ def step_report(args) -> None:
         for c, r in med.iterrows():
             rows.append({"measure": f"speedup of --cores {c} over the naive baseline",
                          "value": base_total / r.wall_s})  # fmt: skip
+    full_lines, full_stages = full_run_summary(args.rows)
+    rows += full_lines
     pd.DataFrame(rows).to_csv(OUT / "summary.csv", index=False)
     per_model = jobs[jobs.stage == "cv"].groupby(["cores", "model"]).agg(
         wall_s=("wall_s", "median"), max_rss_mb=("max_rss_mb", "max"),
@@ -506,7 +552,7 @@ def step_report(args) -> None:
     per_model.to_csv(OUT / "per_model.csv")
     print(pd.DataFrame(rows).to_string(), per_model.to_string(), sep="\n")
 
-    write_markdown(runs, per_model)
+    write_markdown(runs, per_model, full_stages)
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     ax = axes[0]
@@ -549,7 +595,9 @@ def _md(df: pd.DataFrame, floatfmt: str = "{:,.1f}") -> str:
     return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in cells])
 
 
-def write_markdown(runs: pd.DataFrame, per_model: pd.DataFrame) -> None:
+def write_markdown(
+    runs: pd.DataFrame, per_model: pd.DataFrame, full_stages: pd.DataFrame | None = None
+) -> None:
     """``results/bench/summary.md``: the tables quoted in the README."""
     parts = ["## workflow runs\n"]
     cols = ["tag", "cores", "wall_s", "cpu_s", "cpu_utilisation", "load_before", "load_after",
@@ -557,6 +605,14 @@ def write_markdown(runs: pd.DataFrame, per_model: pd.DataFrame) -> None:
     parts.append(_md(runs[cols], "{:,.2f}"))
     parts.append("\n\n## per model (median over folds and runs)\n")
     parts.append(_md(per_model.reset_index(), "{:,.3f}"))
+    if full_stages is not None:
+        full = pd.read_csv(OUT / "full_runs.csv")
+        cols = ["tag", "cores", "wall_s", "cpu_s", "cpu_utilisation", "load_before",
+                "load_after", "max_job_rss_mb", "max_job_rss_job", "n_jobs"]  # fmt: skip
+        parts.append("\n\n## full runs (rule all: CV, PH tests, final model, report)\n")
+        parts.append(_md(full[[c for c in cols if c in full.columns]], "{:,.2f}"))
+        parts.append("\n\n## full run by stage (median over runs; job wall times summed)\n")
+        parts.append(_md(full_stages, "{:,.1f}"))
     for name in ("baseline", "scaling", "defaults_accuracy"):
         if (OUT / f"{name}.csv").exists():
             df = pd.read_csv(OUT / f"{name}.csv")
@@ -584,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", nargs="+", default=["accuracy", "baseline", "workflow",
-                        "scaling", "report"])  # fmt: skip
+                        "scaling", "full", "report"])  # fmt: skip
     parser.add_argument("--rows", type=int, default=287_000, help="production table rows")
     parser.add_argument("--repeats", type=int, default=2, help="runs per --cores setting")
     parser.add_argument("--scaling", type=int, nargs="+", default=[10_000, 50_000, 1_000_000])
@@ -604,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     steps = {"accuracy": step_accuracy, "baseline": step_baseline, "workflow": step_workflow,
-             "scaling": step_scaling, "report": step_report}  # fmt: skip
+             "scaling": step_scaling, "full": step_full, "report": step_report}  # fmt: skip
     for name in args.steps:
         print(f"== {name} ({time.strftime('%H:%M:%S')}, load {load1():.2f})", flush=True)
         steps[name](args)
