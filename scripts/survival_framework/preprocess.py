@@ -53,8 +53,15 @@ OTHER = "__other__"
 
 
 def _as_str_levels(s: pd.Series) -> pd.Series:
-    """Categorical values as strings, missing values kept as missing."""
-    return s.astype("object").where(s.notna(), None).map(lambda v: None if v is None else str(v))
+    """Categorical values as strings, missing values kept as missing (``None``).
+
+    Validated tables already hold ``str`` values: then no Python call per value (a check
+    in C instead; ``str(v)`` per value was half of the split stage's time).
+    """
+    values = s.astype("object").where(s.notna(), None)
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        return values
+    return values.map(lambda v: None if v is None else str(v))
 
 
 def fit_state(
