@@ -64,7 +64,7 @@ test: venv-dev lint                  ## everything CI runs
 	$(BIN)/python -m pytest -q tests
 
 # ETL benchmark: pandas vs Spark local[2], wall time and peak memory, medians of
-# BENCH_ETL_REPEATS runs (~50 min on 2 cores) -> results/bench/etl.{csv,md}
+# BENCH_ETL_REPEATS runs (~30 min on 2 cores) -> results/bench/etl.{csv,md}
 BENCH_ETL_ROWS ?= 1000000 10000000
 BENCH_ETL_REPEATS ?= 3
 bench-etl: venv-dev
