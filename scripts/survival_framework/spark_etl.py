@@ -343,9 +343,9 @@ def fit_fold_states(
     for k in range(n_folds):
         n = n_total - int(fold_sizes[k])
         num_state = {}
+        others = [f for f in range(n_folds) if f != k]
         for j, c in enumerate(numeric):
             med = 0.0 if np.isnan(medians[k, j]) else float(medians[k, j])
-            others = [f for f in range(n_folds) if f != k]
             counts = moments["n"][others, j]
             # training rows with a missing value are imputed with the median: one more
             # group of (n_missing, med, 0) in the pooled moments
@@ -507,15 +507,8 @@ def exact_fold_medians(
         handleInvalid="keep",  # NaN -> bucket len(splits) - 1, ignored below
     ).transform(values)
     # 2. rows per (fold, column, bucket)
-    pairs = F.explode(
-        F.array(*[F.struct(F.lit(j).alias("j"), F.col(b).alias("b")) for j, b in enumerate(bs)])
-    ).alias("p")
-    long = (
-        bucketed.select(FOLD_COL, pairs)
-        .groupBy(FOLD_COL, F.col("p.j").alias("j"), F.col("p.b").cast("int").alias("b"))
-        .agg(F.count(F.lit(1)).alias("n"))
-        .toPandas()
-    )
+    long = _counts_by_fold(bucketed, [F.col(b).cast("int") for b in bs])
+    long = long.rename(columns={"value": "b"})
     # 3. locate every rank: a one-value bucket answers directly, the others are collected
     medians = np.full((n_folds, len(cols)), np.nan)
     ranks: dict[tuple[int, int], list[tuple[int, int | float]]] = {}  # (k, j) -> answers
@@ -525,8 +518,9 @@ def exact_fold_medians(
         sub = long[(long["j"] == j) & (long["b"] < n_buckets)]
         counts = np.zeros((n_folds, n_buckets), dtype=np.int64)
         np.add.at(counts, (sub[FOLD_COL].to_numpy(), sub["b"].to_numpy()), sub["n"].to_numpy())
+        all_folds = counts.sum(axis=0)
         for k in range(n_folds):
-            train = counts.sum(axis=0) - counts[k]
+            train = all_folds - counts[k]
             if train.sum() == 0:
                 continue
             cum = np.cumsum(train)
@@ -576,34 +570,39 @@ def exact_fold_medians(
     return medians
 
 
+def _counts_by_fold(sdf: DataFrame, values: Sequence[Column]) -> pd.DataFrame:
+    """Rows per (test fold, column index ``j``, value) of several columns, in one Spark job.
+
+    ``values`` are column expressions; the result has the columns ``fold``, ``j``,
+    ``value`` and ``n`` (missing values form their own group). Training counts of fold k
+    are then the sums over the other folds (exact integers).
+    """
+    from pyspark.sql import functions as F
+
+    pairs = F.explode(
+        F.array(*[F.struct(F.lit(j).alias("j"), v.alias("value")) for j, v in enumerate(values)])
+    ).alias("p")
+    return (
+        sdf.select(FOLD_COL, pairs)
+        .groupBy(FOLD_COL, F.col("p.j").alias("j"), F.col("p.value").alias("value"))
+        .agg(F.count(F.lit(1)).alias("n"))
+        .toPandas()
+    )
+
+
 def _level_counts(
     sdf: DataFrame, names: dict[str, str], categorical: Sequence[str]
 ) -> dict[str, pd.DataFrame]:
-    """Rows per (test fold, level) of every categorical column, in one Spark job.
-
-    Training counts of fold k are then the sums over the other folds (exact integers).
-    """
+    """Rows per (test fold, level) of every categorical column, in one Spark job."""
     from pyspark.sql import functions as F
 
     if not categorical:
         return {}
-    pairs = F.explode(
-        F.array(
-            *[
-                F.struct(F.lit(i).alias("ci"), F.col(names[c]).cast("string").alias("level"))
-                for i, c in enumerate(categorical)
-            ]
-        )
-    ).alias("p")
-    long = (
-        sdf.select(FOLD_COL, pairs)
-        .groupBy(FOLD_COL, F.col("p.ci").alias("ci"), F.col("p.level").alias("level"))
-        .agg(F.count(F.lit(1)).alias("n"))
-        .toPandas()
-    )
+    long = _counts_by_fold(sdf, [F.col(names[c]).cast("string") for c in categorical])
+    long = long.rename(columns={"value": "level"})
     long["level"] = long["level"].astype(object).where(long["level"].notna(), None)
     return {
-        c: long.loc[long["ci"] == i, [FOLD_COL, "level", "n"]].reset_index(drop=True)
+        c: long.loc[long["j"] == i, [FOLD_COL, "level", "n"]].reset_index(drop=True)
         for i, c in enumerate(categorical)
     }
 
