@@ -471,14 +471,14 @@ def step_full(args) -> None:
         _append(jobs, "full_jobs.csv")
 
 
-def full_run_summary(rows: int) -> tuple[list[dict], pd.DataFrame | None]:
-    """Summary lines and per-stage job table of the ``full`` step (if it ran)."""
+def full_run_summary(rows: int) -> tuple[list[dict], pd.DataFrame | None, pd.DataFrame | None]:
+    """Summary lines, runs and per-stage job table of the ``full`` step (if it ran)."""
     if not (OUT / "full_runs.csv").exists():
-        return [], None
+        return [], None, None
     runs = pd.read_csv(OUT / "full_runs.csv")
     runs = runs[runs.n_rows == rows]
     if runs.empty:
-        return [], None
+        return [], None, None
     jobs = pd.read_csv(OUT / "full_jobs.csv")
     jobs = jobs[jobs.tag.isin(runs.tag)]
     lines = [
@@ -494,7 +494,7 @@ def full_run_summary(rows: int) -> tuple[list[dict], pd.DataFrame | None]:
         max_rss_mb=("max_rss_mb", "max"),
     )  # fmt: skip
     stages = per_run.groupby("stage").median()
-    return lines, stages.sort_values("job_wall_s", ascending=False).reset_index()
+    return lines, runs, stages.sort_values("job_wall_s", ascending=False).reset_index()
 
 
 # --------------------------------------------------------------------------- report
@@ -541,7 +541,7 @@ def step_report(args) -> None:
         for c, r in med.iterrows():
             rows.append({"measure": f"speedup of --cores {c} over the naive baseline",
                          "value": base_total / r.wall_s})  # fmt: skip
-    full_lines, full_stages = full_run_summary(args.rows)
+    full_lines, full_runs, full_stages = full_run_summary(args.rows)
     rows += full_lines
     pd.DataFrame(rows).to_csv(OUT / "summary.csv", index=False)
     per_model = jobs[jobs.stage == "cv"].groupby(["cores", "model"]).agg(
@@ -552,7 +552,7 @@ def step_report(args) -> None:
     per_model.to_csv(OUT / "per_model.csv")
     print(pd.DataFrame(rows).to_string(), per_model.to_string(), sep="\n")
 
-    write_markdown(runs, per_model, full_stages)
+    write_markdown(runs, per_model, full_runs, full_stages)
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     ax = axes[0]
@@ -596,7 +596,10 @@ def _md(df: pd.DataFrame, floatfmt: str = "{:,.1f}") -> str:
 
 
 def write_markdown(
-    runs: pd.DataFrame, per_model: pd.DataFrame, full_stages: pd.DataFrame | None = None
+    runs: pd.DataFrame,
+    per_model: pd.DataFrame,
+    full: pd.DataFrame | None = None,
+    full_stages: pd.DataFrame | None = None,
 ) -> None:
     """``results/bench/summary.md``: the tables quoted in the README."""
     parts = ["## workflow runs\n"]
@@ -605,8 +608,7 @@ def write_markdown(
     parts.append(_md(runs[cols], "{:,.2f}"))
     parts.append("\n\n## per model (median over folds and runs)\n")
     parts.append(_md(per_model.reset_index(), "{:,.3f}"))
-    if full_stages is not None:
-        full = pd.read_csv(OUT / "full_runs.csv")
+    if full is not None:
         cols = ["tag", "cores", "wall_s", "cpu_s", "cpu_utilisation", "load_before",
                 "load_after", "max_job_rss_mb", "max_job_rss_job", "n_jobs"]  # fmt: skip
         parts.append("\n\n## full runs (rule all: CV, PH tests, final model, report)\n")

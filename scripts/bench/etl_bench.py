@@ -168,13 +168,30 @@ def medians(df: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+def _by_size(df: pd.DataFrame, value: str) -> pd.DataFrame | None:
+    """Median ``value`` per size (columns pandas, spark) over the sizes measured with both
+    engines; None if an engine has no successful run."""
+    wide = medians(df).pivot_table(index=["n_rows", "input_mb"], columns="engine", values=value)
+    if not {"pandas", "spark"} <= set(wide.columns):
+        return None
+    return wide.dropna().reset_index()
+
+
+def _linear_crossover(wide: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, float | None, float]:
+    """Linear fits ``a + b * input MB`` of both engines, the input MB where they meet (None
+    if pandas' slope is not the larger) and the table's rows per MB."""
+    bp = np.polyfit(wide["input_mb"], wide["pandas"], 1)
+    bs = np.polyfit(wide["input_mb"], wide["spark"], 1)
+    mb = (bs[1] - bp[1]) / (bp[0] - bs[0]) if bp[0] > bs[0] else None
+    return bp, bs, mb, float((wide["n_rows"] / wide["input_mb"]).mean())
+
+
 def crossover(df: pd.DataFrame) -> str:
     """Where Spark's median wall time drops below pandas' (measured or linearly
     extrapolated)."""
-    wide = medians(df).pivot_table(index=["n_rows", "input_mb"], columns="engine", values="wall_s")
-    if not {"pandas", "spark"} <= set(wide.columns):
+    wide = _by_size(df, "wall_s")
+    if wide is None:
         return "crossover: not measured (an engine failed or was not run)"
-    wide = wide.dropna().reset_index()
     faster = wide[wide["spark"] < wide["pandas"]]
     if len(faster):
         r = faster.iloc[0]
@@ -184,16 +201,12 @@ def crossover(df: pd.DataFrame) -> str:
         )
     if len(wide) < 2:
         return "crossover: not reached at the measured size (one size only: no extrapolation)"
-    # wall time ~ a + b * MB for each engine
-    bp = np.polyfit(wide["input_mb"], wide["pandas"], 1)
-    bs = np.polyfit(wide["input_mb"], wide["spark"], 1)
-    if bp[0] <= bs[0]:
+    bp, bs, mb, rows_per_mb = _linear_crossover(wide)  # wall time ~ a + b * MB
+    if mb is None:
         return (
             "crossover: none in sight: Spark local[2] grows at least as fast as pandas "
             f"({bs[0]:.2f} vs {bp[0]:.2f} s/MB)"
         )
-    mb = (bs[1] - bp[1]) / (bp[0] - bs[0])
-    rows_per_mb = float((wide["n_rows"] / wide["input_mb"]).mean())
     return (
         f"crossover (linear extrapolation of wall time): ~{mb:.0f} MB Parquet "
         f"(~{mb * rows_per_mb / 1e6:.1f}M rows of this table)"
@@ -203,18 +216,12 @@ def crossover(df: pd.DataFrame) -> str:
 def memory_crossover(df: pd.DataFrame) -> str:
     """Where pandas' peak memory exceeds Spark's (linear fits of median peak RSS on input
     MB)."""
-    wide = medians(df).pivot_table(
-        index=["n_rows", "input_mb"], columns="engine", values="peak_rss_mb"
-    )
-    if not {"pandas", "spark"} <= set(wide.columns) or len(wide.dropna()) < 2:
+    wide = _by_size(df, "peak_rss_mb")
+    if wide is None or len(wide) < 2:
         return "memory crossover: needs two sizes measured with both engines"
-    wide = wide.dropna().reset_index()
-    bp = np.polyfit(wide["input_mb"], wide["pandas"], 1)
-    bs = np.polyfit(wide["input_mb"], wide["spark"], 1)
-    if bp[0] <= bs[0]:
+    bp, bs, mb, rows_per_mb = _linear_crossover(wide)
+    if mb is None:
         return "memory crossover: none: pandas' peak memory grows no faster than Spark's"
-    mb = (bs[1] - bp[1]) / (bp[0] - bs[0])
-    rows_per_mb = float((wide["n_rows"] / wide["input_mb"]).mean())
     return (
         f"memory crossover (linear fits of peak RSS, {bp[0]:.1f} vs {bs[0]:.1f} MB RSS per MB "
         f"of input): ~{mb:.0f} MB Parquet (~{mb * rows_per_mb / 1e6:.1f}M rows); above it "
