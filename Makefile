@@ -7,7 +7,7 @@ PIP    := $(BIN)/python -m pip install -q --disable-pip-version-check
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: venv venv-dev run dryrun test test-unit test-workflow test-spark test-slurm lint format \
-        report predict bench bench-etl bench-cv data-production clean
+        report predict docs bench bench-etl bench-cv data-production clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ report: venv                         ## run the workflow, then the HTML report -
 
 predict: venv                        ## score data/new/*.{csv,parquet} (or PREDICT_INPUT=file.csv)
 	$(BIN)/snakemake --cores $(CORES) predict $(if $(PREDICT_INPUT),--config predict_input=$(PREDICT_INPUT))
+
+docs: venv                           ## regenerate config/README.md from config/schema.yaml
+	PYTHONPATH=scripts $(BIN)/python -m survival_framework.configdoc config/schema.yaml config/README.md
 
 test-unit: venv-dev
 	$(BIN)/python -m pytest -q -m "not integration" tests
