@@ -18,6 +18,6 @@ rule aggregate_metrics:
     conda:
         "../envs/survival.yaml"
     params:
-        code=code_version("aggregate", "metrics", "io"),
+        code=code_version("aggregate_metrics.py"),
     script:
         "../scripts/aggregate_metrics.py"

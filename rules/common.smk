@@ -1,24 +1,49 @@
 # Config validation, helpers, input functions and wildcard constraints.
-import hashlib
 import os
 import sys
 from pathlib import Path
 
+import yaml
 from snakemake.logging import logger
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
+SCRIPTS_DIR = Path(workflow.basedir) / "scripts"
+sys.path.insert(0, str(SCRIPTS_DIR))  # the package, for the DAG-time checks below
+from survival_framework.codehash import code_hash  # noqa: E402
+from survival_framework.configcheck import ConfigError, check_config, model_settings  # noqa: E402
+from survival_framework.contract import PREDICT_SUFFIXES  # noqa: E402
+from survival_framework.demo import DEMO_DATASETS  # noqa: E402
+from survival_framework.engine import select_etl_engine  # noqa: E402
+from survival_framework.models import MODEL_NAMES, check_params  # noqa: E402
 
-validate(config, schema="../config/schema.yaml")
+SCHEMA = Path(workflow.basedir) / "config" / "schema.yaml"
 
-PKG_DIR = Path(workflow.basedir) / "scripts" / "survival_framework"
+
+def check_configuration():
+    """Strict config: unknown keys and model names/params stop the run before any job,
+    with one line naming the key, its path and the closest valid one."""
+    check_config(config, yaml.safe_load(SCHEMA.read_text()), MODEL_NAMES)
+    validate(config, schema=str(SCHEMA))
+    config["models"] = model_settings(config.get("models"), MODEL_NAMES, check_params)
+    wanted = config["predict"]["model"]
+    enabled = [m for m, spec in config["models"].items() if spec["enabled"]]
+    if wanted != "best" and wanted not in enabled:
+        raise ConfigError(
+            f"config: predict.model {wanted!r} is not an enabled model; use 'best' or one of "
+            + ", ".join(enabled)
+        )
+
+
+try:
+    check_configuration()
+except ConfigError as exc:
+    logger.error(str(exc))
+    sys.exit(1)
+
 MODELS = [name for name, spec in config["models"].items() if spec["enabled"]]
 FOLDS = list(range(config["cv"]["n_folds"]))
-DEMO_DATASETS = ["flchain", "gbsg2", "whas500", "veterans", "aids"]
-
-if not MODELS:
-    raise ValueError("config: every model is disabled; enable at least one under 'models'")
 
 
 wildcard_constraints:
@@ -27,13 +52,11 @@ wildcard_constraints:
     dataset="|".join(DEMO_DATASETS),
 
 
-def code_version(*modules):
-    """Hash of the package modules a rule depends on, passed as a param so that a code
-    change reruns exactly the rules that use the changed module."""
-    h = hashlib.sha256()
-    for name in sorted(modules):
-        h.update((PKG_DIR / f"{name}.py").read_bytes())
-    return h.hexdigest()[:16]
+def code_version(script):
+    """Hash of the package modules that scripts/<script> imports, directly or indirectly
+    (survival_framework.codehash); a param, so editing a module reruns exactly the rules
+    whose scripts can run it."""
+    return code_hash(SCRIPTS_DIR / script)
 
 
 def input_size_mb(path):
@@ -48,9 +71,6 @@ def data_size_mb():
 # ETL engine of the split stage, decided here, once, from execution.* and the size of
 # data.path (0 MB while it does not exist yet); rules/spark.smk turns it into a ruleorder.
 # `auto` falls back to pandas, with one log line saying why, when pyspark or Java is missing.
-sys.path.insert(0, str(PKG_DIR.parent))
-from survival_framework.engine import select_etl_engine  # noqa: E402
-
 ETL_ENGINE, ETL_REASON = select_etl_engine(
     config["execution"]["etl_engine"],
     data_size_mb(),
@@ -103,7 +123,6 @@ def cv_metrics_inputs(wildcards):
 # --- diagnostics, final model, predictions, report (rules/ph.smk, final.smk, report.smk) ---
 
 NEW_DATA_DIR = "data/new"
-NEW_DATA_SUFFIXES = (".parquet", ".pq", ".csv")
 
 
 wildcard_constraints:
@@ -132,7 +151,7 @@ def predict_input_file(wildcards):
     extra = config.get("predict_input")
     if extra and Path(extra).stem == wildcards.name:
         return extra
-    for suffix in NEW_DATA_SUFFIXES:
+    for suffix in sorted(PREDICT_SUFFIXES, key=".csv".__eq__):  # Parquet first
         path = f"{NEW_DATA_DIR}/{wildcards.name}{suffix}"
         if os.path.exists(path):
             return path
@@ -141,7 +160,7 @@ def predict_input_file(wildcards):
 
 def predict_targets(wildcards):
     """Predictions for every file in data/new/ and for --config predict_input=..."""
-    names = {p.stem for p in Path(NEW_DATA_DIR).glob("*") if p.suffix.lower() in NEW_DATA_SUFFIXES}
+    names = {p.stem for p in Path(NEW_DATA_DIR).glob("*") if p.suffix.lower() in PREDICT_SUFFIXES}
     if config.get("predict_input"):
         names.add(Path(config["predict_input"]).stem)
     if not names:

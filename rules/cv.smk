@@ -29,6 +29,6 @@ rule fit_model:
         id_col=config["data"]["id_col"],
         batch_size=config["evaluation"]["batch_size"],
         strict=config["strict"],
-        code=code_version("cv", "models", "metrics", "io"),
+        code=code_version("fit_model.py"),
     script:
         "../scripts/fit_model.py"

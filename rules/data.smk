@@ -12,6 +12,8 @@ rule export_demo_data:
         "logs/demo/{dataset}.log",
     conda:
         "../envs/survival.yaml"
+    params:
+        code=code_version("export_demo_data.py"),
     script:
         "../scripts/export_demo_data.py"
 
@@ -42,6 +44,6 @@ rule validate_data:
         seed=config["cv"]["seed"],
         min_rows=config["cv"]["n_folds"] * config["cv"]["min_rows_per_fold"],
         max_levels=config["preprocess"]["max_levels"],
-        code=code_version("io", "schema", "splits", "errors"),
+        code=code_version("validate_data.py"),
     script:
         "../scripts/validate_data.py"

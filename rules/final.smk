@@ -36,7 +36,7 @@ rule fit_final_model:
         n_folds=config["cv"]["n_folds"],
         min_frequency=config["preprocess"]["rare_min_frequency"],
         max_levels=config["preprocess"].get("max_levels"),
-        code=code_version("final", "models", "preprocess", "metrics", "io", "provenance"),
+        code=code_version("fit_final_model.py"),
     script:
         "../scripts/fit_final_model.py"
 
@@ -66,7 +66,7 @@ rule fit_best_model:
         n_folds=config["cv"]["n_folds"],
         min_frequency=config["preprocess"]["rare_min_frequency"],
         max_levels=config["preprocess"].get("max_levels"),
-        code=code_version("final", "models", "preprocess", "metrics", "io", "provenance"),
+        code=code_version("fit_final_model.py"),
     script:
         "../scripts/fit_final_model.py"
 
@@ -89,7 +89,7 @@ rule predict_new_data:
     params:
         times=config["predict"]["times"],
         batch_size=config["predict"]["batch_size"],
-        code=code_version("predict", "final", "models", "preprocess", "io", "provenance"),
+        code=code_version("predict_new_data.py"),
     script:
         "../scripts/predict_new_data.py"
 

@@ -32,6 +32,6 @@ rule test_proportional_hazards:
         seed=config["cv"]["seed"],
         min_frequency=config["preprocess"]["rare_min_frequency"],
         max_levels=config["preprocess"].get("max_levels"),
-        code=code_version("ph", "preprocess", "splits", "io", "provenance"),
+        code=code_version("test_proportional_hazards.py"),
     script:
         "../scripts/test_proportional_hazards.py"

@@ -32,7 +32,7 @@ rule render_leaderboard:
     params:
         title="Leaderboard (mean and std over folds; best uno_c first)",
         digits=4,
-        code=code_version("report", "io"),
+        code=code_version("render_table.py"),
     script:
         "../scripts/render_table.py"
 
@@ -55,7 +55,7 @@ rule render_ph_table:
     params:
         title="Schoenfeld-residual tests of proportional hazards",
         digits=4,
-        code=code_version("report", "io"),
+        code=code_version("render_table.py"),
     script:
         "../scripts/render_table.py"
 
@@ -75,7 +75,7 @@ rule plot_cv_metrics:
     conda:
         "../envs/survival.yaml"
     params:
-        code=code_version("report", "io"),
+        code=code_version("plot_cv_metrics.py"),
     script:
         "../scripts/plot_cv_metrics.py"
 
@@ -96,7 +96,7 @@ rule plot_kaplan_meier:
     conda:
         "../envs/survival.yaml"
     params:
-        code=code_version("report", "io"),
+        code=code_version("plot_kaplan_meier.py"),
     script:
         "../scripts/plot_kaplan_meier.py"
 
@@ -136,7 +136,7 @@ rule plot_time_dependent_metrics:
     params:
         horizon_quantiles=[0.25, 0.5, 0.75],
         calibration_bins=10,
-        code=code_version("report", "metrics", "cv", "io"),
+        code=code_version("plot_time_dependent_metrics.py"),
     script:
         "../scripts/plot_time_dependent_metrics.py"
 
@@ -160,6 +160,6 @@ rule plot_benchmarks:
         "../envs/survival.yaml"
     params:
         benchmark_dir="benchmarks",
-        code=code_version("report", "io"),
+        code=code_version("plot_benchmarks.py"),
     script:
         "../scripts/plot_benchmarks.py"

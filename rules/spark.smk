@@ -43,6 +43,6 @@ rule split_data_spark:
         max_levels=config["preprocess"]["max_levels"],
         n_times=config["evaluation"]["n_times"],
         time_quantiles=config["evaluation"]["time_quantiles"],
-        code=code_version("spark_etl", "preprocess", "splits", "timegrid", "io"),
+        code=code_version("split_data_spark.py"),
     script:
         "../scripts/split_data_spark.py"

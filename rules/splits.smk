@@ -28,6 +28,6 @@ rule split_data:
         max_levels=config["preprocess"]["max_levels"],
         n_times=config["evaluation"]["n_times"],
         time_quantiles=config["evaluation"]["time_quantiles"],
-        code=code_version("etl", "preprocess", "splits", "timegrid", "io"),
+        code=code_version("split_data.py"),
     script:
         "../scripts/split_data.py"

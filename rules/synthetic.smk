@@ -29,8 +29,9 @@ rule generate_synthetic_data:
         mem_mb=1500,
     params:
         n_rows="{n_rows}",
-        seed=config.get("synthetic", {}).get("seed", 2024),
-        censoring_rate=config.get("synthetic", {}).get("censoring_rate", 0.35),
-        chunk_rows=config.get("synthetic", {}).get("chunk_rows", 1_000_000),
+        seed=config["synthetic"]["seed"],
+        censoring_rate=config["synthetic"]["censoring_rate"],
+        chunk_rows=config["synthetic"]["chunk_rows"],
+        code=code_version("generate_synthetic_data.py"),
     script:
         "../scripts/generate_synthetic_data.py"

@@ -4,6 +4,7 @@ import pytest
 
 from conftest import random_survival_table
 from survival_framework import preprocess as pp
+from survival_framework.contract import OTHER
 
 
 @pytest.fixture
@@ -43,9 +44,9 @@ def test_rare_levels_pooled_and_unseen_levels_handled():
     assert st["reference"] == "a" and st["levels"] == ["b"] and st["has_other"]
     new = pd.DataFrame({"c": ["a", "b", "r1", "never-seen", None]})
     out = pp.transform(new, state)
-    assert list(out.columns) == ["c=b", f"c={pp.OTHER}"]
+    assert list(out.columns) == ["c=b", f"c={OTHER}"]
     np.testing.assert_array_equal(out["c=b"], [0, 1, 0, 0, 0])
-    np.testing.assert_array_equal(out[f"c={pp.OTHER}"], [0, 0, 1, 1, 0])  # missing -> mode 'a'
+    np.testing.assert_array_equal(out[f"c={OTHER}"], [0, 0, 1, 1, 0])  # missing -> mode 'a'
 
 
 def test_unseen_level_without_rare_levels_maps_to_reference():

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from survival_framework import preprocess as pp
+from survival_framework.contract import ROW_COL
 from survival_framework.etl import run_pandas_etl
 from survival_framework.io import write_json, write_parquet
 from survival_framework.metrics import harrell_c, to_structured, uno_c
-from survival_framework.schema import ROW_COL
 from survival_framework.splits import assign_folds
 
 FAST = settings(

@@ -14,8 +14,9 @@ import pytest
 
 from conftest import snakemake
 from survival_framework import report
+from survival_framework.models import MODEL_NAMES
 
-MODELS = ["coxph", "coxnet", "rsf", "gbsa", "weibull_aft"]
+MODELS = list(MODEL_NAMES)  # the registry: every model the test config enables
 
 
 def test_read_benchmarks(tmp_path):

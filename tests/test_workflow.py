@@ -12,10 +12,11 @@ from sksurv.metrics import concordance_index_censored
 
 from conftest import REPO, copy_workflow, snakemake
 from survival_framework.metrics import METRIC_NAMES, to_structured
+from survival_framework.models import MODEL_NAMES
 from survival_framework.preprocess import output_columns
 
 pytestmark = pytest.mark.integration
-MODELS = ["coxph", "coxnet", "rsf", "gbsa", "weibull_aft"]
+MODELS = list(MODEL_NAMES)  # the registry: every model the test config enables
 
 
 def test_outputs_exist_and_follow_the_contract(test_workflow_run):

@@ -58,7 +58,9 @@ sys.path.insert(0, str(REPO / "scripts"))
 OUT = REPO / "results" / "bench"
 WORK = OUT / "work"
 PARTS = ("Snakefile", "rules", "scripts", "config", "profiles", "envs")
-MODELS = ("coxph", "coxnet", "rsf", "gbsa", "weibull_aft")
+
+from survival_framework.models import MODEL_NAMES as MODELS  # noqa: E402 - the registry
+
 CV_TARGETS = ("results/cv_metrics.csv", "results/leaderboard.csv")
 
 __all__ = ["main"]

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from .contract import METRIC_COLUMNS
 from .metrics import METRIC_NAMES
 
 __all__ = ["metrics_long", "leaderboard"]
@@ -22,7 +23,7 @@ def metrics_long(records: Iterable[dict]) -> pd.DataFrame:
         for r in records
         for m in METRIC_NAMES
     ]
-    df = pd.DataFrame(rows, columns=["model", "fold", "metric", "value"])
+    df = pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
     return df.sort_values(["model", "fold", "metric"], kind="stable").reset_index(drop=True)
 
 

@@ -12,17 +12,13 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from .contract import RISK_COL, prediction_column
 from .metrics import METRIC_NAMES, evaluate_predictions, to_structured
 from .models import get_model
 
-__all__ = ["fit_and_evaluate", "prediction_column"]
+__all__ = ["fit_and_evaluate"]
 
 _log = logging.getLogger(__name__)  # per-stage progress lines in the job's log
-
-
-def prediction_column(t: float) -> str:
-    """Name of the predictions column holding ``S(t | x)``."""
-    return f"surv@{t:g}"
 
 
 def fit_and_evaluate(
@@ -95,7 +91,7 @@ def fit_and_evaluate(
             record["metrics"] = evaluate_predictions(y_train, y_test, risk, surv, times, tau)
             t3 = _time.perf_counter()
             record.update(fit_seconds=t1 - t0, predict_seconds=t2 - t1, score_seconds=t3 - t2)
-            predictions = pd.DataFrame({"risk": risk}, index=test.index)
+            predictions = pd.DataFrame({RISK_COL: risk}, index=test.index)
             surv_df = pd.DataFrame(
                 surv, columns=[prediction_column(t) for t in times], index=test.index
             )

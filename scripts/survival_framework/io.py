@@ -13,10 +13,10 @@ from typing import Any
 
 import pandas as pd
 
+from .contract import DATA_SUFFIXES, PARQUET_SUFFIXES
 from .errors import InputValidationError
 
 __all__ = [
-    "SUPPORTED_SUFFIXES",
     "check_input_file",
     "read_table",
     "read_json",
@@ -25,8 +25,6 @@ __all__ = [
     "write_parquet",
     "write_csv",
 ]
-
-SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq", ".pkl", ".pickle")
 
 
 def check_input_file(path: str | os.PathLike, suffixes: Sequence[str]) -> Path:
@@ -68,7 +66,7 @@ def read_table(path: str | os.PathLike, columns: Sequence[str] | None = None) ->
     InputValidationError
         If the file is missing, has an unsupported suffix, cannot be parsed or is empty.
     """
-    path = check_input_file(path, SUPPORTED_SUFFIXES)
+    path = check_input_file(path, DATA_SUFFIXES)
     suffix = path.suffix.lower()
     if path.stat().st_size == 0:
         raise InputValidationError(str(path), "file is empty (0 bytes)")
@@ -76,7 +74,7 @@ def read_table(path: str | os.PathLike, columns: Sequence[str] | None = None) ->
         if suffix == ".csv":
             _check_unique_names(path, _csv_header(path))
             df = pd.read_csv(path, usecols=list(columns) if columns is not None else None)
-        elif suffix in (".parquet", ".pq"):
+        elif suffix in PARQUET_SUFFIXES:
             _check_unique_names(path, _parquet_names(path))
             df = pd.read_parquet(path, columns=list(columns) if columns is not None else None)
         else:

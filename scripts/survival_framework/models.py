@@ -11,15 +11,15 @@ Use :func:`get_model` to build one by name; :data:`MODEL_NAMES` lists them.
 from __future__ import annotations
 
 import inspect
+import types
+import typing
 import zlib
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sksurv.ensemble import GradientBoostingSurvivalAnalysis
-from sksurv.ensemble import RandomSurvivalForest as _SksurvRSF
-from sksurv.linear_model import CoxnetSurvivalAnalysis, CoxPHSurvivalAnalysis
 
 from .cox import breslow_cumulative_hazard, fit_cox_breslow
 
@@ -30,6 +30,7 @@ __all__ = [
     "RandomSurvivalForest",
     "GradientBoostedSurvival",
     "WeibullAFT",
+    "check_params",
     "get_model",
     "model_seed",
     "survival_arrays",
@@ -126,10 +127,10 @@ class CoxPH(_CoxLike):
     def __init__(
         self,
         alpha: float = 1e-4,
-        ties: str = "breslow",
+        ties: Literal["breslow", "efron"] = "breslow",
         n_iter: int = 100,
         tol: float = 1e-9,
-        solver: str = "numpy",
+        solver: Literal["numpy", "sksurv"] = "numpy",
     ):
         self.alpha = alpha
         self.ties = ties
@@ -145,6 +146,8 @@ class CoxPH(_CoxLike):
             event, time = survival_arrays(y)
             self.coef_ = fit_cox_breslow(X, event, time, self.alpha, self.n_iter, self.tol)
         elif self.solver == "sksurv":
+            from sksurv.linear_model import CoxPHSurvivalAnalysis
+
             model = CoxPHSurvivalAnalysis(
                 alpha=self.alpha, ties=self.ties, n_iter=self.n_iter, tol=self.tol
             ).fit(X, y)
@@ -185,6 +188,8 @@ class Coxnet(_CoxLike):
         self.max_iter = max_iter
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Coxnet:
+        from sksurv.linear_model import CoxnetSurvivalAnalysis
+
         X = np.asarray(X, dtype=float)
         self.model_ = CoxnetSurvivalAnalysis(
             l1_ratio=self.l1_ratio,
@@ -239,7 +244,7 @@ class GradientBoostedSurvival(_CoxLike):
         min_samples_leaf: int = 1,
         subsample: float = 1.0,
         max_features: Any = None,
-        implementation: str = "xgboost",
+        implementation: Literal["xgboost", "sksurv"] = "xgboost",
         max_bin: int = 256,
         min_child_weight: float = 1e-3,
         reg_lambda: float = 1.0,
@@ -264,6 +269,8 @@ class GradientBoostedSurvival(_CoxLike):
         if self.implementation == "xgboost":
             self._fit_xgboost(X, y)
         elif self.implementation == "sksurv":
+            from sksurv.ensemble import GradientBoostingSurvivalAnalysis
+
             self.model_ = GradientBoostingSurvivalAnalysis(
                 loss="coxph",
                 n_estimators=self.n_estimators,
@@ -340,8 +347,8 @@ class RandomSurvivalForest(_SurvivalEstimator):
         min_samples_leaf: int = 15,
         max_features: Any = "sqrt",
         max_depth: int | None = None,
-        max_samples: float | int | None = None,
-        n_time_bins: int | None = 100,
+        max_samples: float | int | None = 5000,
+        n_time_bins: int | None = 50,
         random_state: int | None = None,
         n_jobs: int = 1,
     ):
@@ -366,6 +373,8 @@ class RandomSurvivalForest(_SurvivalEstimator):
         max_samples = self.max_samples
         if isinstance(max_samples, int | np.integer) and max_samples >= len(time):
             max_samples = None  # a cap above the training size: the usual full bootstrap
+        from sksurv.ensemble import RandomSurvivalForest as _SksurvRSF
+
         self.model_ = _SksurvRSF(
             n_estimators=self.n_estimators,
             min_samples_leaf=self.min_samples_leaf,
@@ -445,6 +454,73 @@ _REGISTRY: dict[str, type[_SurvivalEstimator]] = {
 MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
 
 
+def _constructor_params(cls: type) -> dict[str, Any]:
+    """``{parameter: type hint}`` of a model's constructor (``Any`` where unannotated)."""
+    hints = typing.get_type_hints(cls.__init__)
+    return {
+        name: hints.get(name, Any)
+        for name in inspect.signature(cls.__init__).parameters
+        if name not in ("self", "random_state", "n_jobs")
+    }
+
+
+def _accepts(hint: Any, value: Any) -> bool:
+    """Whether ``value`` (as loaded from YAML) fits a simple type hint."""
+    if hint is Any:
+        return True
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return value in typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts(h, value) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, hint) if isinstance(hint, type) else True
+
+
+def _hint_text(hint: Any) -> str:
+    if typing.get_origin(hint) is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(hint))
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+def check_params(name: str, params: Mapping[str, Any]) -> None:
+    """Check a model's parameters against its constructor's signature and type hints.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`MODEL_NAMES`.
+    params : Mapping
+        Constructor parameters (as in ``models.<name>.params`` of the config).
+
+    Raises
+    ------
+    ValueError
+        Naming the model, the parameter and the valid parameters (or the expected type).
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)}")
+    accepted = _constructor_params(_REGISTRY[name])
+    for key, value in params.items():
+        if key not in accepted:
+            raise ValueError(
+                f"model {name!r} does not accept parameter {key!r}; "
+                f"valid parameters: {', '.join(accepted)}"
+            )
+        if not _accepts(accepted[key], value):
+            raise ValueError(
+                f"model {name!r}, parameter {key!r}: expected {_hint_text(accepted[key])}, "
+                f"got {value!r}"
+            )
+
+
 def get_model(
     name: str, random_state: int | None = None, n_jobs: int = 1, **params: Any
 ) -> _SurvivalEstimator:
@@ -459,7 +535,7 @@ def get_model(
     n_jobs : int
         Passed to models that use threads.
     **params
-        Constructor parameters of the model.
+        Constructor parameters of the model, checked by :func:`check_params`.
 
     Returns
     -------
@@ -471,16 +547,9 @@ def get_model(
     ValueError
         If ``name`` is unknown or a parameter is not accepted by the model.
     """
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)}")
+    check_params(name, params)
     cls = _REGISTRY[name]
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    unknown = set(params) - accepted
-    if unknown:
-        raise ValueError(
-            f"model {name!r} does not accept parameter(s) {sorted(unknown)}; "
-            f"accepted: {sorted(accepted - {'random_state', 'n_jobs'})}"
-        )
+    accepted = set(inspect.signature(cls.__init__).parameters)
     if "random_state" in accepted:
         params["random_state"] = random_state
     if "n_jobs" in accepted:

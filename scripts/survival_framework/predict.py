@@ -30,12 +30,12 @@ import pyarrow.parquet as pq
 from pandas.api import types as ptypes
 
 from . import preprocess
+from .contract import MEDIAN_COL, PREDICT_SUFFIXES, RISK_COL, ROW_COL, prediction_column
 from .errors import InputValidationError
 from .final import ARTIFACT_FORMAT
 from .io import atomic_path, check_input_file
 
 __all__ = [
-    "PREDICT_SUFFIXES",
     "load_artifact",
     "check_columns",
     "check_batch",
@@ -44,8 +44,6 @@ __all__ = [
     "predict_file",
 ]
 
-PREDICT_SUFFIXES = (".csv", ".parquet", ".pq")
-ROW_COL = "_row"
 _log = logging.getLogger(__name__)
 
 
@@ -237,7 +235,6 @@ def score_batch(
         Rows per categorical column whose level was not seen in training (such rows are
         encoded like the training data's rare levels: ``__other__`` or the reference).
     """
-    from .cv import prediction_column
 
     df = _categorical_as_text(df, artifact)
     unseen = {}
@@ -256,10 +253,10 @@ def score_batch(
     below = curve <= 0.5
     first = below.argmax(axis=1)
     median = np.where(below.any(axis=1), grid[first], np.nan)
-    out = pd.DataFrame({"risk": risk}, index=df.index)
+    out = pd.DataFrame({RISK_COL: risk}, index=df.index)
     for j, t in enumerate(times):
         out[prediction_column(float(t))] = surv[:, j]
-    out["median_time"] = median
+    out[MEDIAN_COL] = median
     return out, unseen
 
 

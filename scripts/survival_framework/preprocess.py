@@ -40,16 +40,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .contract import OTHER
+
 __all__ = [
-    "OTHER",
     "fit_state",
     "numeric_state",
     "categorical_state",
     "transform",
     "output_columns",
 ]
-
-OTHER = "__other__"
 
 
 def _as_str_levels(s: pd.Series) -> pd.Series:

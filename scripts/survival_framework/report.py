@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cv import prediction_column
+from .contract import prediction_column
 from .metrics import censor_after, to_structured
 
 __all__ = [

@@ -37,19 +37,15 @@ import pandas as pd
 import pandera.pandas as pa
 from pandas.api import types as ptypes
 
+from .contract import OTHER, ROW_COL
 from .errors import InputValidationError
 
 __all__ = [
-    "ROW_COL",
     "DataWarning",
     "validate_survival_table",
     "coerce_event",
 ]
 
-ROW_COL = "_row"
-"""Column added to the clean table: the row's position in the input file."""
-
-OTHER = "__other__"  # mirrors preprocess.OTHER (not imported: schema must stay light)
 
 _TRUE = {"1", "true", "t", "yes", "1.0"}
 _FALSE = {"0", "false", "f", "no", "0.0"}

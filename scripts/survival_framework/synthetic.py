@@ -57,6 +57,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from scipy.special import ndtr
 
+from .contract import PARQUET_SUFFIXES
+
 __all__ = [
     "CORE_CATEGORICAL",
     "CORE_NUMERIC",
@@ -667,7 +669,7 @@ def write_survival_table(
         raise TypeError(f"unexpected keyword arguments: {sorted(unknown)}")
     path = Path(path)
     name = path.name.lower()
-    if name.endswith((".parquet", ".pq")):
+    if name.endswith(PARQUET_SUFFIXES):
         fmt = "parquet"
     elif name.endswith((".csv", ".csv.gz")):
         fmt = "csv"
