@@ -7,6 +7,7 @@ rule fit_model:
         test="results/splits/fold_{fold}/test.parquet",
         preprocessor="results/splits/fold_{fold}/preprocessor.json",
         grid="results/splits/time_grid.json",
+        schema="results/data/schema.json",
         splits_provenance="results/splits/provenance.json",
     output:
         metrics="results/cv/{model}/fold_{fold}/metrics.json",
@@ -24,9 +25,6 @@ rule fit_model:
     params:
         model_params=model_params,
         seed=config["cv"]["seed"],
-        duration_col=config["data"]["duration_col"],
-        event_col=config["data"]["event_col"],
-        id_col=config["data"]["id_col"],
         batch_size=config["evaluation"]["batch_size"],
         strict=config["strict"],
         code=code_version("fit_model.py"),

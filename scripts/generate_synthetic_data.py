@@ -4,7 +4,7 @@ Under Snakemake (rule ``generate_synthetic_data``) it reads ``snakemake.params``
 (``n_rows``, ``seed``, ``censoring_rate``, optional ``chunk_rows``) and writes
 ``snakemake.output[0]``, logging to ``snakemake.log[0]``. From a shell::
 
-    PYTHONPATH=scripts python scripts/generate_synthetic_data.py \\
+    python scripts/generate_synthetic_data.py \\
         --rows 287000 --seed 2024 --out resources/synthetic/survival_287000.parquet
 """
 
@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # package lives beside the script
-
+from survival_framework.job import rule_job
+from survival_framework.log import setup_logging
 from survival_framework.synthetic import (
     DEFAULT_CHUNK_ROWS,
     write_survival_table,
@@ -73,40 +73,17 @@ def run(
     return path
 
 
-def _setup_logging(stream) -> None:
-    logging.basicConfig(
-        stream=stream,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(message)s",
-        force=True,
-    )
-
-
 def main_snakemake(smk) -> None:
-    """Entry point under Snakemake's ``script:`` directive.
-
-    Everything written to stderr (logging, warnings) goes to ``smk.log[0]``; a
-    failure is logged there with its traceback and then re-raised.
-    """
-    saved_stderr = sys.stderr
-    with open(smk.log[0], "w", buffering=1) as log_file:
-        sys.stderr = log_file
-        try:
-            _setup_logging(log_file)
-            params = smk.params
-            run(
-                out=smk.output[0],
-                n_rows=int(params.n_rows),
-                seed=int(params.seed),
-                censoring_rate=float(params.censoring_rate),
-                chunk_rows=int(getattr(params, "chunk_rows", DEFAULT_CHUNK_ROWS)),
-            )
-        except Exception:
-            LOGGER.exception("synthetic data generation failed")
-            raise
-        finally:
-            logging.getLogger().handlers.clear()
-            sys.stderr = saved_stderr
+    """Entry point under Snakemake's ``script:`` directive (logging to ``smk.log[0]``)."""
+    with rule_job(smk):
+        params = smk.params
+        run(
+            out=smk.output[0],
+            n_rows=int(params.n_rows),
+            seed=int(params.seed),
+            censoring_rate=float(params.censoring_rate),
+            chunk_rows=int(getattr(params, "chunk_rows", DEFAULT_CHUNK_ROWS)),
+        )
 
 
 def cli(argv: list[str] | None = None) -> int:
@@ -125,7 +102,7 @@ def cli(argv: list[str] | None = None) -> int:
         help=f"rows per written chunk (default {DEFAULT_CHUNK_ROWS})",
     )
     args = parser.parse_args(argv)
-    _setup_logging(sys.stderr)
+    setup_logging()
     run(args.out, args.rows, args.seed, args.censoring_rate, args.chunk_rows)
     return 0
 

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import logging
 import re
 import shutil
+import sys
 from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+from snakemake.iocontainers import Namedlist
 
 from conftest import snakemake
 from survival_framework import provenance
+from survival_framework.errors import InputValidationError
+from survival_framework.job import rule_job
 
 MODELS = ["coxph", "coxnet", "rsf", "gbsa", "weibull_aft"]
 REPORT_RULES = {
@@ -56,6 +64,64 @@ def test_build_provenance_fields(tmp_path):
     assert rec["versions"]["snakemake"]
     assert len(rec["code"]["package_sha256"]) == 64
     json.dumps(rec)  # serialisable
+
+
+@pytest.fixture
+def fake_job(tmp_path, monkeypatch):
+    """A ``snakemake`` object of a job with a ``provenance`` output; stderr and logging restored."""
+    monkeypatch.setattr(sys, "stderr", sys.stderr)
+    monkeypatch.setattr(sys, "__stderr__", io.StringIO())  # the console
+    root = logging.getLogger()
+    handlers = root.handlers[:]
+    (tmp_path / "in.csv").write_text("a\n1\n")
+    yield SimpleNamespace(
+        rule="demo",
+        input=Namedlist(fromdict={"table": str(tmp_path / "in.csv")}),
+        output=Namedlist(fromdict={"provenance": str(tmp_path / "out/provenance.json")}),
+        params=Namedlist(fromdict={"seed": 3}),
+        wildcards=Namedlist(),
+        log=[str(tmp_path / "job.log")],
+    )
+    for handler in set(root.handlers) - set(handlers):
+        handler.stream.close()  # the log file, opened by setup_logging
+    root.handlers[:] = handlers
+
+
+def test_rule_job_writes_provenance_last(fake_job):
+    with rule_job(fake_job) as job:
+        job.log.info("working")
+        assert job.started_utc
+        record = job.provenance(extra={"n": 1})
+    written = json.loads(Path(fake_job.output.provenance).read_text())
+    assert written == json.loads(json.dumps(record))
+    assert written["rule"] == "demo" and written["seed"] == 3 and written["n"] == 1
+    assert written["inputs"]["table"]["bytes"] == 4
+    assert "working" in Path(fake_job.log[0]).read_text()
+
+
+def test_rule_job_without_provenance_output_writes_none(fake_job, tmp_path):
+    fake_job.output = Namedlist(fromdict={"plot": str(tmp_path / "plot.png")})
+    with rule_job(fake_job):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "job.log"]
+
+
+def test_rule_job_input_error_is_one_line_and_exit_1(fake_job):
+    with pytest.raises(SystemExit) as exit_, rule_job(fake_job):
+        raise InputValidationError("in.csv", "bad value", column="a")
+    assert exit_.value.code == 1
+    message = "InputValidationError: in.csv, column 'a': bad value"
+    assert sys.__stderr__.getvalue() == message + "\n"
+    log = Path(fake_job.log[0]).read_text()
+    assert log.endswith(f"ERROR survival_framework: {message}\n") and "Traceback" not in log
+    assert not Path(fake_job.output.provenance).exists()
+
+
+def test_rule_job_other_errors_propagate_without_provenance(fake_job):
+    with pytest.raises(KeyError), rule_job(fake_job):
+        raise KeyError("bug")
+    assert sys.__stderr__.getvalue() == ""
+    assert not Path(fake_job.output.provenance).exists()
 
 
 # --------------------------------------------------------------------------- integration

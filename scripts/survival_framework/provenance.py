@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from .contract import FOLD_COL, ROW_COL
 from .io import read_json, read_table, write_json
 
 __all__ = [
@@ -100,8 +101,8 @@ def sha256_arrays(*arrays: np.ndarray) -> str:
 
 def folds_sha256(folds_path: str | os.PathLike) -> str:
     """Hash of a fold assignment table (``_row``, ``fold``), independent of row order."""
-    df = read_table(folds_path, columns=["_row", "fold"]).sort_values("_row", kind="stable")
-    return sha256_arrays(df["_row"].to_numpy(), df["fold"].to_numpy())
+    df = read_table(folds_path, columns=[ROW_COL, FOLD_COL]).sort_values(ROW_COL, kind="stable")
+    return sha256_arrays(df[ROW_COL].to_numpy(), df[FOLD_COL].to_numpy())
 
 
 @functools.cache
