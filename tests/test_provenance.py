@@ -22,8 +22,9 @@ from conftest import snakemake
 from survival_framework import provenance
 from survival_framework.errors import InputValidationError
 from survival_framework.job import rule_job
+from survival_framework.models import MODEL_NAMES
 
-MODELS = ["coxph", "coxnet", "rsf", "gbsa", "weibull_aft"]
+MODELS = list(MODEL_NAMES)  # the registry: every model the test config enables
 REPORT_RULES = {
     "render_leaderboard",
     "render_ph_table",

@@ -44,35 +44,57 @@ def rule_scripts() -> dict[str, str]:
     return found
 
 
-def scheduled(wd: Path, *extra: str) -> dict[str, set[str]]:
-    """Jobs of a dry run: ``{rule: {first reason of each of its jobs}}``."""
-    out = snakemake(wd, "-n", "--cores", "1", *CONFIG, *PREDICT, *extra, *TARGETS).stdout
-    jobs: dict[str, set[str]] = {}
+def dry_run(wd: Path, *extra: str) -> list[tuple[str, str, list[str]]]:
+    """Jobs of a dry run: ``(rule, first reason, output files)``."""
+    out = snakemake(wd, *TARGETS, "-n", "--cores", "1", *extra, *CONFIG, *PREDICT).stdout
+    jobs = []
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
         name = re.match(r"(?:local)?rule (\w+):", block)
         reason = re.search(r"^\s+reason: ([^:\n]+)", block, flags=re.M)
+        output = re.search(r"^\s+output: (.*)$", block, flags=re.M)
         if name and reason:
-            jobs.setdefault(name.group(1), set()).add(reason.group(1).strip())
+            files = output.group(1).split(", ") if output else []
+            jobs.append((name.group(1), reason.group(1).strip(), files))
     return jobs
 
 
-def params_changed(wd: Path, candidates: set[str]) -> tuple[set[str], dict[str, set[str]]]:
-    """Rules among ``candidates`` whose own params changed, and the first dry run's jobs.
+def scheduled(wd: Path, *extra: str) -> dict[str, set[str]]:
+    """``{rule: {first reason of each of its jobs}}`` of a dry run."""
+    return by_rule(dry_run(wd, *extra))
 
-    A job downstream of another rescheduled job is reported with the upstream reason only,
-    so rules not yet confirmed are dry-run again with only them (and the targets) allowed.
+
+def by_rule(jobs: list[tuple[str, str, list[str]]]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for rule, reason, _ in jobs:
+        found.setdefault(rule, set()).add(reason)
+    return found
+
+
+def params_changed(wd: Path) -> tuple[set[str], dict[str, set[str]]]:
+    """Rules whose own params changed, and the first dry run's jobs.
+
+    Snakemake reports a job downstream of another rescheduled job with the upstream reason
+    only. So the metadata of the jobs found with changed params is removed (Snakemake then
+    keeps their outputs, judged by time stamps only) and the dry run repeated, until no job
+    has changed params; the metadata is restored afterwards.
     """
-    jobs = scheduled(wd)
-    confirmed = {rule for rule, reasons in jobs.items() if PARAMS_CHANGED in reasons}
-    pending = (candidates & set(jobs)) - confirmed
-    while pending:
-        again = scheduled(wd, "--allowed-rules", *sorted(pending), *TARGETS)
-        found = {r for r, reasons in again.items() if PARAMS_CHANGED in reasons} & pending
-        if not found:
-            break  # the rest did not change: the caller's assertion names them
-        confirmed |= found
-        pending -= found
-    return confirmed, jobs
+    metadata = wd / ".snakemake" / "metadata"
+    backup = wd.parent / "metadata.bak"
+    shutil.rmtree(backup, ignore_errors=True)
+    shutil.copytree(metadata, backup)
+    try:
+        jobs = dry_run(wd)
+        first = by_rule(jobs)
+        confirmed: set[str] = set()
+        while changed := [(r, files) for r, reason, files in jobs if reason == PARAMS_CHANGED]:
+            confirmed |= {r for r, _ in changed}
+            outputs = sorted({f for _, files in changed for f in files})
+            snakemake(wd, "--cleanup-metadata", *outputs, "--cores", "1", *CONFIG, *PREDICT)
+            jobs = dry_run(wd)
+    finally:
+        shutil.rmtree(metadata)
+        shutil.copytree(backup, metadata)
+    return confirmed, first
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +102,7 @@ def finished(test_workflow_run, tmp_path_factory) -> tuple[Path, set[str]]:
     """A copy of a finished test run plus predictions of new data, and the rules it ran."""
     wd = tmp_path_factory.mktemp("reruns") / "wf"
     shutil.copytree(test_workflow_run, wd, symlinks=True)
-    snakemake(wd, "--cores", "2", *CONFIG, *PREDICT, "predict")
+    snakemake(wd, "predict", "--cores", "2", *CONFIG, *PREDICT)
     ran = set(scheduled(wd, "--forceall"))
     return wd, ran - set(TARGETS)
 
@@ -134,7 +156,7 @@ def test_closure_follows_relative_lazy_and_package_imports(tmp_path):
 
 def test_unchanged_rerun_schedules_nothing(finished):
     wd, _ = finished
-    proc = snakemake(wd, "-n", "--cores", "1", *CONFIG, *PREDICT, *TARGETS)
+    proc = snakemake(wd, *TARGETS, "-n", "--cores", "1", *CONFIG, *PREDICT)
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
@@ -151,7 +173,7 @@ def test_editing_a_module_reruns_exactly_the_rules_that_import_it(finished, modu
     original = path.read_bytes()
     try:
         path.write_bytes(original + b"\n# an edit\n")
-        confirmed, jobs = params_changed(wd, expected)
+        confirmed, jobs = params_changed(wd)
     finally:
         path.write_bytes(original)
     assert confirmed == expected

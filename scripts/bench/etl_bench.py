@@ -41,6 +41,8 @@ import psutil  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
+from survival_framework.contract import ROW_COL  # noqa: E402
+
 ETL_ARGS = dict(n_folds=5, seed=42, min_frequency=0.01, n_times=20, quantiles=(0.1, 0.8))
 ID, DURATION, EVENT = "customer_id", "duration", "event"
 
@@ -53,7 +55,7 @@ def prepare_clean(source: Path, work: Path) -> tuple[Path, Path]:
     names = pf.schema_arrow.names
     numeric = [c for c in names if c.startswith("num_")]
     categorical = [c for c in names if c.startswith("cat_")]
-    order = ["_row", ID, DURATION, EVENT, *numeric, *categorical]
+    order = [ROW_COL, ID, DURATION, EVENT, *numeric, *categorical]
     if not clean.exists() or clean.stat().st_mtime < source.stat().st_mtime:
         offset = 0
         tmp = work / ".clean.parquet.tmp"
@@ -61,7 +63,7 @@ def prepare_clean(source: Path, work: Path) -> tuple[Path, Path]:
         for i in range(pf.num_row_groups):
             t = pf.read_row_group(i)
             rows = pa.array(np.arange(offset, offset + t.num_rows, dtype=np.int64))
-            t = t.append_column("_row", rows).select(order).replace_schema_metadata(None)
+            t = t.append_column(ROW_COL, rows).select(order).replace_schema_metadata(None)
             writer = writer or pq.ParquetWriter(tmp, t.schema)
             for start in range(0, t.num_rows, 1 << 20):  # pandas' default row group size
                 writer.write_table(t.slice(start, 1 << 20))

@@ -329,12 +329,14 @@ class RandomSurvivalForest(_SurvivalEstimator):
     n_estimators, min_samples_leaf, max_features, max_depth, max_samples
         As in ``sksurv.ensemble.RandomSurvivalForest``. ``max_samples`` is the bootstrap
         size of each tree, a fraction or a count; a count at or above the number of training
-        rows means the full bootstrap, so a cap such as 20,000 changes nothing on small
-        data and bounds the cost of each tree on big data.
+        rows means the full bootstrap, so the default cap of 5000 changes nothing on small
+        data and bounds the cost of each tree on big data (docs/benchmarks.md measures its
+        accuracy cost at 287K rows).
     n_time_bins : int or None
         Training times are rounded up to at most this many quantiles of the event times
         before fitting. The forest stores a survival curve per leaf over the unique
         training times, so this bounds memory and time; ``None`` keeps exact times.
+        Default 50.
     random_state : int, optional
         Seed (set per model x fold by the workflow).
     n_jobs : int
