@@ -10,11 +10,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from survival_framework.log import setup_logging  # noqa: E402
 from survival_framework.provenance import utc_now, write_splits_provenance  # noqa: E402
-from survival_framework.spark_etl import (  # noqa: E402
-    run_spark_etl,
-    spark_master_url,
-    start_spark_session,
-)
+from survival_framework.spark_etl import run_spark_etl  # noqa: E402
+from survival_framework.spark_session import spark_master_url, start_spark_session  # noqa: E402
 
 
 def main(smk) -> None:

@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, copy_workflow, random_survival_table
+from survival_framework.contract import FOLD_COL
 from survival_framework.etl import run_pandas_etl
 from survival_framework.io import write_json, write_parquet
 from survival_framework.metrics import METRIC_NAMES
@@ -54,7 +55,7 @@ def java_runtime() -> str:
 @pytest.fixture(scope="session")
 def spark(java_runtime, tmp_path_factory):
     """One local[2] SparkSession for the in-process tests."""
-    from survival_framework.spark_etl import start_spark_session
+    from survival_framework.spark_session import start_spark_session
 
     log = tmp_path_factory.mktemp("spark") / "spark.log"
     session = start_spark_session("local[*]", 2, "1g", log_path=log)
@@ -213,7 +214,7 @@ def median_case(rng: np.random.Generator, n: int, kind: str) -> np.ndarray:
 def test_exact_fold_medians_equal_numpy(spark, n, sample_rows, probs):
     """Bit-identical to np.median of each fold's training values, for odd and even counts,
     ties, signed zeros, skew, a mostly-missing column and a fold with no value at all."""
-    from survival_framework.spark_etl import FOLD_COL, exact_fold_medians
+    from survival_framework.spark_stats import exact_fold_medians
 
     rng = np.random.default_rng(n)
     kinds = ["continuous", "ties", "skewed", "sparse"]
@@ -234,7 +235,7 @@ def test_exact_fold_medians_equal_numpy(spark, n, sample_rows, probs):
 
 
 def test_pooled_mean_std_equals_numpy():
-    from survival_framework.spark_etl import pooled_mean_std
+    from survival_framework.spark_stats import pooled_mean_std
 
     rng = np.random.default_rng(4)
     # a large mean and a small spread: raw sums of squares would lose every digit
