@@ -2,21 +2,17 @@
 
 Used by rule ``split_data_spark`` (``rules/spark.smk``) when the engine selection in
 ``rules/common.smk`` picks Spark. It reads ``results/data/clean.parquet`` (written by the
-pandas ``validate_data``) and writes exactly the files of the pandas path::
-
-    folds.parquet, time_grid.json, fold_{k}/train.parquet, test.parquet, preprocessor.json
-
-The session is started by :mod:`survival_framework.spark_session`, the fold-fitted
-statistics are computed by :mod:`survival_framework.spark_stats`; this module reads,
-transforms and writes.
+pandas ``validate_data``) and writes exactly the files of the pandas path, to the paths the
+rule declares (see :mod:`survival_framework.etl`). The session is started by
+:mod:`survival_framework.spark_session`, the fold-fitted statistics are computed by
+:mod:`survival_framework.spark_stats`; this module reads, transforms and writes.
 
 Why the input is the validated table and not the raw file: validation rules (event
 spellings, zero durations, dropped constant features, stratified sampling, the ``_row``
 numbering) are defined once, in pandas, and the Spark path cannot drift from them. What
 grows with the data here stays bounded on the driver: only ``_row``, the duration and the
-event (17 bytes a row) are collected, to assign folds with the same
-:func:`~survival_framework.splits.assign_folds` and derive the grid with the same
-:func:`~survival_framework.timegrid.evaluation_time_grid`; the fold-fitted statistics are
+event (17 bytes a row) are collected, to assign folds and derive the grid with the same
+:func:`~survival_framework.etl.folds_and_grid` as pandas; the fold-fitted statistics are
 five Spark aggregations for all folds, the transform is Spark column expressions, and the
 matrices reach the driver in chunks of about ``chunk_mb`` MB through Arrow, appended to one
 Parquet file each.
@@ -31,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,10 +38,9 @@ import pyarrow.parquet as pq
 
 from . import preprocess
 from .contract import FOLD_COL, OTHER, ROW_COL
-from .io import atomic_path, read_json, write_json, write_parquet
+from .etl import check_split_paths, folds_and_grid, key_columns, write_folds_and_grid
+from .io import atomic_path, read_json, write_json
 from .spark_stats import fit_fold_states, nan_to_null
-from .splits import assign_folds
-from .timegrid import evaluation_time_grid
 
 if TYPE_CHECKING:  # pyspark is an optional extra: imported lazily at run time
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -110,12 +106,7 @@ def read_clean(spark: SparkSession, clean_path: str | os.PathLike, schema: dict)
 
 
 def _input_columns(schema: dict) -> list[str]:
-    keys = [ROW_COL] + ([schema["id_col"]] if schema["id_col"] else [])
-    return (
-        keys
-        + [schema["duration_col"], schema["event_col"], *schema["numeric"]]
-        + list(schema["categorical"])
-    )
+    return [*key_columns(schema), *schema["numeric"], *schema["categorical"]]
 
 
 def _safe(i: int, col: str) -> str:
@@ -214,7 +205,12 @@ def run_spark_etl(
     spark: SparkSession,
     clean_path: str | os.PathLike,
     schema_path: str | os.PathLike,
-    out_dir: str | os.PathLike,
+    *,
+    folds_path: str | os.PathLike,
+    grid_path: str | os.PathLike,
+    train_paths: Sequence[str | os.PathLike],
+    test_paths: Sequence[str | os.PathLike],
+    preprocessor_paths: Sequence[str | os.PathLike],
     n_folds: int,
     seed: int,
     min_frequency: float,
@@ -228,20 +224,26 @@ def run_spark_etl(
 
     Same parameters and outputs as :func:`survival_framework.etl.run_pandas_etl`, plus the
     session and ``chunk_mb`` (about how much of a matrix the driver holds at once).
+
+    Raises
+    ------
+    ValueError
+        If the path lists do not hold one path per fold, or the clean table is not what
+        ``validate_data`` writes (see :func:`read_clean`).
     """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
+    check_split_paths(n_folds, train_paths, test_paths, preprocessor_paths)
     log = log or logging.getLogger(__name__)
-    out_dir = Path(out_dir)
     t0 = time.perf_counter()
     schema = read_json(schema_path)
-    dur, ev, id_col = schema["duration_col"], schema["event_col"], schema["id_col"]
+    dur, ev = schema["duration_col"], schema["event_col"]
     numeric, categorical = list(schema["numeric"]), list(schema["categorical"])
     clean = read_clean(spark, clean_path, schema)
     names = {c: _safe(i, c) for i, c in enumerate(_input_columns(schema))}
 
-    # folds and grid on the driver, from the same functions as the pandas path
+    # folds and grid on the driver, from the same function as the pandas path
     keys = clean.select(ROW_COL, names[dur], names[ev]).toArrow()
     row = keys.column(ROW_COL).to_numpy()
     time_ = keys.column(names[dur]).to_numpy()
@@ -250,8 +252,7 @@ def run_spark_etl(
     order = np.argsort(row, kind="stable")  # Spark may return partitions in any order
     row, time_, event = row[order], time_[order], event[order]
     _check_keys(row, time_, event, schema)
-    folds = assign_folds(event, n_folds, seed)
-    grid = evaluation_time_grid(time_, event, folds, n_times, quantiles)
+    folds, grid = folds_and_grid(time_, event, n_folds, seed, n_times, quantiles)
     log.info(
         "spark %s: %d rows, time grid %d points in [%g, %g] (%.1f s)",
         spark.sparkContext.master,
@@ -275,22 +276,20 @@ def run_spark_etl(
             joined, names, numeric, categorical, fold_sizes, min_frequency, max_levels, seed
         )
         log.info("fitted %d fold states (%.1f s)", n_folds, time.perf_counter() - t0)
-        key_cols = [F.col(ROW_COL)]
-        if id_col:
-            key_cols.append(F.col(names[id_col]).alias(id_col))
-        key_cols += [F.col(names[dur]).alias(dur), F.col(names[ev]).alias(ev)]
+        # the key columns under their own names (_row's safe name is its own)
+        key_cols = [F.col(names[c]).alias(c) for c in key_columns(schema)]
         for k, state in enumerate(states):
             width = len(key_cols) + len(preprocess.output_columns(state))
             chunk_rows = max(1, int(chunk_mb * 1e6 / (8 * width)))
             frame = joined.select(*key_cols, FOLD_COL, *transform_columns(state, names))
-            for part, mask in (("train", folds != k), ("test", folds == k)):
-                subset = frame.filter(
-                    (F.col(FOLD_COL) != k) if part == "train" else (F.col(FOLD_COL) == k)
-                ).drop(FOLD_COL)
-                _write_split(
-                    subset, row[mask], out_dir / f"fold_{k}" / f"{part}.parquet", chunk_rows, log
-                )
-            write_json(state, out_dir / f"fold_{k}" / "preprocessor.json")
+            parts = (
+                (train_paths[k], folds != k, F.col(FOLD_COL) != k),
+                (test_paths[k], folds == k, F.col(FOLD_COL) == k),
+            )
+            for path, mask, in_part in parts:
+                subset = frame.filter(in_part).drop(FOLD_COL)
+                _write_split(subset, row[mask], Path(path), chunk_rows, log)
+            write_json(state, preprocessor_paths[k])
             log.info(
                 "fold %d: %d train / %d test rows, %d features (%.1f s)",
                 k,
@@ -301,5 +300,4 @@ def run_spark_etl(
             )
     finally:
         joined.unpersist()
-    write_json(grid, out_dir / "time_grid.json")
-    write_parquet(pd.DataFrame({ROW_COL: row, FOLD_COL: folds}), out_dir / "folds.parquet")
+    write_folds_and_grid(row, folds, grid, folds_path, grid_path)
