@@ -8,13 +8,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from survival_framework.etl import etl_arguments  # noqa: E402
 from survival_framework.log import setup_logging  # noqa: E402
 from survival_framework.provenance import utc_now, write_splits_provenance  # noqa: E402
-from survival_framework.spark_etl import (  # noqa: E402
-    run_spark_etl,
-    spark_master_url,
-    start_spark_session,
-)
+from survival_framework.spark_etl import run_spark_etl  # noqa: E402
+from survival_framework.spark_session import spark_master_url, start_spark_session  # noqa: E402
 
 
 def main(smk) -> None:
@@ -32,19 +30,7 @@ def main(smk) -> None:
         p.master, smk.threads, p.memory, log_path=smk.log[0], capture_stderr=True
     )
     try:
-        run_spark_etl(
-            spark,
-            clean_path=smk.input.clean,
-            schema_path=smk.input.schema,
-            out_dir=Path(smk.output.folds).parent,
-            n_folds=p.n_folds,
-            seed=p.seed,
-            min_frequency=p.min_frequency,
-            max_levels=p.max_levels,
-            n_times=p.n_times,
-            quantiles=tuple(p.time_quantiles),
-            log=log,
-        )
+        run_spark_etl(spark, **etl_arguments(smk), log=log)
     finally:
         spark.stop()
     write_splits_provenance(smk, started, engine="spark")

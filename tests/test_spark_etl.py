@@ -25,7 +25,8 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, copy_workflow, random_survival_table
-from survival_framework.etl import run_pandas_etl
+from survival_framework.contract import FOLD_COL, ROW_COL
+from survival_framework.etl import run_pandas_etl, split_paths
 from survival_framework.io import write_json, write_parquet
 from survival_framework.metrics import METRIC_NAMES
 from survival_framework.preprocess import output_columns
@@ -54,7 +55,7 @@ def java_runtime() -> str:
 @pytest.fixture(scope="session")
 def spark(java_runtime, tmp_path_factory):
     """One local[2] SparkSession for the in-process tests."""
-    from survival_framework.spark_etl import start_spark_session
+    from survival_framework.spark_session import start_spark_session
 
     log = tmp_path_factory.mktemp("spark") / "spark.log"
     session = start_spark_session("local[*]", 2, "1g", log_path=log)
@@ -84,27 +85,28 @@ def assert_close_json(a, b, path="$"):
         assert a == b, f"{path}: {a!r} != {b!r}"
 
 
-def assert_same_splits(pandas_dir: Path, spark_dir: Path, n_folds: int) -> None:
-    """Identical folds and grid; matrices and states equal within TOL."""
-    folds_a = pd.read_parquet(pandas_dir / "folds.parquet")
-    folds_b = pd.read_parquet(spark_dir / "folds.parquet")
+def assert_same_splits(pandas_out: dict, spark_out: dict, n_folds: int) -> None:
+    """Identical folds and grid; matrices and states equal within TOL (``*_out``: output
+    paths as :func:`~survival_framework.etl.split_paths` names them)."""
+    folds_a = pd.read_parquet(pandas_out["folds_path"])
+    folds_b = pd.read_parquet(spark_out["folds_path"])
     pd.testing.assert_frame_equal(folds_a, folds_b)
-    assert json.loads((pandas_dir / "time_grid.json").read_text()) == json.loads(
-        (spark_dir / "time_grid.json").read_text()
+    assert json.loads(Path(pandas_out["grid_path"]).read_text()) == json.loads(
+        Path(spark_out["grid_path"]).read_text()
     )
     for k in range(n_folds):
-        state_a = json.loads((pandas_dir / f"fold_{k}/preprocessor.json").read_text())
-        state_b = json.loads((spark_dir / f"fold_{k}/preprocessor.json").read_text())
+        state_a = json.loads(Path(pandas_out["preprocessor_paths"][k]).read_text())
+        state_b = json.loads(Path(spark_out["preprocessor_paths"][k]).read_text())
         assert_close_json(state_a, state_b, f"fold_{k}")
         for part in ("train", "test"):
-            a = pd.read_parquet(pandas_dir / f"fold_{k}/{part}.parquet")
-            b = pd.read_parquet(spark_dir / f"fold_{k}/{part}.parquet")
+            a = pd.read_parquet(pandas_out[f"{part}_paths"][k])
+            b = pd.read_parquet(spark_out[f"{part}_paths"][k])
             assert list(a.columns) == list(b.columns)
             assert list(a.dtypes) == list(b.dtypes), (a.dtypes, b.dtypes)
-            a, b = a.sort_values("_row"), b.sort_values("_row")
-            assert a["_row"].tolist() == b["_row"].tolist()
-            assert set(a["_row"]) == set(
-                folds_a.loc[(folds_a["fold"] == k) == (part == "test"), "_row"]
+            a, b = a.sort_values(ROW_COL), b.sort_values(ROW_COL)
+            assert a[ROW_COL].tolist() == b[ROW_COL].tolist()
+            assert set(a[ROW_COL]) == set(
+                folds_a.loc[(folds_a[FOLD_COL] == k) == (part == "test"), ROW_COL]
             )
             feats = output_columns(state_a)
             keys = [c for c in a.columns if c not in feats]
@@ -154,16 +156,31 @@ def test_in_process_parity(spark, tmp_path):
     args = dict(
         n_folds=4, seed=5, min_frequency=0.02, n_times=12, quantiles=(0.1, 0.8), max_levels=3
     )
-    run_pandas_etl(clean, schema, tmp_path / "pandas", **args)
+    pandas_out = split_paths(tmp_path / "pandas", 4)
+    run_pandas_etl(clean, schema, **pandas_out, **args)
+    # Spark writes exactly the paths it is given, here not the workflow's layout
+    spark_dir = tmp_path / "spark"
+    spark_out = {
+        "folds_path": spark_dir / "f.parquet",
+        "grid_path": spark_dir / "g.json",
+        **{
+            f"{part}_paths": [spark_dir / f"{part}{k}.{ext}" for k in range(4)]
+            for part, ext in (("train", "pq"), ("test", "pq"), ("preprocessor", "json"))
+        },
+    }
     # a tiny chunk size exercises the chunked, ordered write to one Parquet file
-    run_spark_etl(spark, clean, schema, tmp_path / "spark", chunk_mb=0.05, **args)
-    assert_same_splits(tmp_path / "pandas", tmp_path / "spark", 4)
-    state = json.loads((tmp_path / "spark/fold_0/preprocessor.json").read_text())
+    run_spark_etl(spark, clean, schema, **spark_out, chunk_mb=0.05, **args)
+    written = {p for p in spark_dir.rglob("*") if p.is_file()}
+    assert written == {spark_out["folds_path"], spark_out["grid_path"]} | {
+        p for part in ("train", "test", "preprocessor") for p in spark_out[f"{part}_paths"]
+    }
+    assert_same_splits(pandas_out, spark_out, 4)
+    state = json.loads(spark_out["preprocessor_paths"][0].read_text())
     site = state["categorical"]["site"]
     assert site["has_other"] and site["n_rare_levels"] == 2 and len(site["levels"]) == 2
     assert "dose.mg" in state["numeric"]
-    test0 = pd.read_parquet(tmp_path / "spark/fold_0/test.parquet")
-    assert test0["_row"].is_monotonic_increasing and test0["customer id"].str.startswith("c").all()
+    test0 = pd.read_parquet(spark_out["test_paths"][0])
+    assert test0[ROW_COL].is_monotonic_increasing and test0["customer id"].str.startswith("c").all()
 
 
 def test_spark_rejects_a_table_not_written_by_validate_data(spark, tmp_path):
@@ -173,8 +190,20 @@ def test_spark_rejects_a_table_not_written_by_validate_data(spark, tmp_path):
     df = pd.read_parquet(clean)
     df["event"] = df["event"].astype("float64")
     write_parquet(df, clean)
+    args = dict(n_folds=3, seed=1, min_frequency=0.01, n_times=10, quantiles=(0.1, 0.8))
     with pytest.raises(ValueError, match="column 'event': type double, expected int8"):
-        run_spark_etl(spark, clean, schema, tmp_path / "out", 3, 1, 0.01, 10, (0.1, 0.8))
+        run_spark_etl(spark, clean, schema, **split_paths(tmp_path / "out", 3), **args)
+
+
+def test_spark_rejects_one_path_too_few_before_any_work(spark, tmp_path):
+    from survival_framework.spark_etl import run_spark_etl
+
+    out = split_paths(tmp_path / "out", 3)
+    out["test_paths"] = out["test_paths"][:2]
+    args = dict(n_folds=3, seed=1, min_frequency=0.01, n_times=10, quantiles=(0.1, 0.8))
+    with pytest.raises(ValueError, match=r"test_paths: 2 path\(s\) for n_folds=3"):
+        run_spark_etl(spark, tmp_path / "missing.parquet", tmp_path / "missing.json", **out, **args)
+    assert not (tmp_path / "out").exists()
 
 
 def load_script(path: Path):
@@ -213,7 +242,7 @@ def median_case(rng: np.random.Generator, n: int, kind: str) -> np.ndarray:
 def test_exact_fold_medians_equal_numpy(spark, n, sample_rows, probs):
     """Bit-identical to np.median of each fold's training values, for odd and even counts,
     ties, signed zeros, skew, a mostly-missing column and a fold with no value at all."""
-    from survival_framework.spark_etl import FOLD_COL, exact_fold_medians
+    from survival_framework.spark_stats import exact_fold_medians
 
     rng = np.random.default_rng(n)
     kinds = ["continuous", "ties", "skewed", "sparse"]
@@ -234,7 +263,7 @@ def test_exact_fold_medians_equal_numpy(spark, n, sample_rows, probs):
 
 
 def test_pooled_mean_std_equals_numpy():
-    from survival_framework.spark_etl import pooled_mean_std
+    from survival_framework.spark_stats import pooled_mean_std
 
     rng = np.random.default_rng(4)
     # a large mean and a small spread: raw sums of squares would lose every digit
@@ -366,7 +395,9 @@ def test_workflow_on_spark_cluster_matches_pandas(
     assert (spark_wd / "benchmarks/splits/split_data_spark.tsv").exists()
     # same folds, grid, matrices, states
     assert_same_splits(
-        pandas_wd / "results/splits", spark_wd / "results/splits", N_FOLDS_TEST_CONFIG
+        split_paths(pandas_wd / "results/splits", N_FOLDS_TEST_CONFIG),
+        split_paths(spark_wd / "results/splits", N_FOLDS_TEST_CONFIG),
+        N_FOLDS_TEST_CONFIG,
     )
     # and the same model metrics
     a = pd.read_csv(pandas_wd / "results/cv_metrics.csv")
