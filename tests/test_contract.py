@@ -139,3 +139,9 @@ def test_toy_model_end_to_end(tmp_path):
         assert np.all(np.diff(surv, axis=1) <= 1e-12) and np.all((surv >= 0) & (surv <= 1))
     assert (wd / "results" / "report" / "leaderboard.html").exists()
     assert Path(wd / "results" / "final" / "best" / "model.joblib").exists()
+
+
+def test_readme_documents_the_contract_names():
+    outputs = _section("Outputs (the contract)")
+    for name in (contract.ROW_COL, contract.RISK_COL, f"{contract.SURV_PREFIX}<t>"):
+        assert f"`{name}`" in outputs, name

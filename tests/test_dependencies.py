@@ -30,6 +30,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from survival_framework.codehash import import_closure as package_closure
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "scripts"
 PACKAGE = "survival_framework"
@@ -162,15 +164,6 @@ def test_rule_files_are_parsed():
     )
 
 
-def module_file(name: str) -> Path | None:
-    """File of a first-party module (top-level name importable from ``scripts/``), else None."""
-    base = SCRIPTS.joinpath(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
         isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
@@ -190,58 +183,37 @@ def _imports(node: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
         yield from _imports(child)
 
 
-def _with_parents(module: str) -> list[str]:
-    # importing a.b.c runs a/__init__.py and a/b/__init__.py first
-    parts = module.split(".")
-    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
-
-
 def import_closure(script: Path) -> dict[str, str]:
-    """Third-party top-level imports of ``script`` and all first-party modules it imports.
+    """Third-party top-level imports of ``script`` and of the package modules it imports
+    (their closure: :func:`survival_framework.codehash.import_closure`, which the code
+    hashes of the rules use too).
 
     Returns ``{top-level module name: file importing it (first seen)}``.
     """
     third_party: dict[str, str] = {}
-    queue: list[tuple[str, Path]] = [(script.stem, script)]
-    seen: set[Path] = set()
-    while queue:
-        module, path = queue.pop()
-        if path in seen:
-            continue
-        seen.add(path)
+    for path in [script, *package_closure(script)]:
         where = path.relative_to(ROOT).as_posix()
-        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-        targets = []
         for node in _imports(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, ast.Import):
-                targets += [alias.name for alias in node.names]
-                continue
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                parent = ".".join([*base, *([node.module] if node.module else [])])
-            else:
-                parent = node.module
-            targets.append(parent)
-            # `from pkg import name`: name may be a submodule
-            targets += [f"{parent}.{alias.name}" for alias in node.names if alias.name != "*"]
-        for target in targets:
-            top = target.split(".")[0]
-            if module_file(top) is not None:
-                for name in _with_parents(target):
-                    file = module_file(name)
-                    if file is not None:
-                        queue.append((name, file))
-            elif top not in sys.stdlib_module_names and top not in PROVIDED_BY_SNAKEMAKE:
-                third_party.setdefault(top, where)
+            if isinstance(node, ast.ImportFrom) and (node.level or not node.module):
+                continue  # relative: inside the package
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                skip = {PACKAGE, *PROVIDED_BY_SNAKEMAKE, *sys.stdlib_module_names}
+                if top not in skip:
+                    third_party.setdefault(top, where)
     return third_party
 
 
 def test_import_closure_follows_the_package():
-    # the closure of split_data_spark.py reaches pandera only through spark_etl -> schema
+    # split_data_spark.py imports pyspark only through spark_session (lazily, in a function)
     closure = import_closure(SCRIPTS / "split_data_spark.py")
-    assert {"pyspark", "pandera", "pandas", "numpy", "pyarrow", "sklearn"} <= set(closure)
-    assert closure["pandera"] == f"scripts/{PACKAGE}/schema.py"
+    assert {"pyspark", "pandas", "numpy", "pyarrow"} <= set(closure)
+    assert closure["pyspark"].startswith(f"scripts/{PACKAGE}/spark_")
     assert not {"lifelines", "xgboost", "matplotlib", "sksurv"} & set(closure)
+    # fit_model.py reaches xgboost (lazily imported in models.py) and lifelines
+    closure = import_closure(SCRIPTS / "fit_model.py")
+    assert closure["xgboost"] == closure["lifelines"] == f"scripts/{PACKAGE}/models.py"
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,13 @@ import pandas as pd
 import pytest
 
 from survival_framework import preprocess
+from survival_framework.contract import (
+    MEDIAN_COL,
+    RISK_COL,
+    ROW_COL,
+    SURV_PREFIX,
+    prediction_column,
+)
 from survival_framework.errors import InputValidationError
 from survival_framework.final import best_model, fit_final_model
 from survival_framework.predict import load_artifact, predict_file
@@ -49,16 +56,20 @@ def test_batched_predictions_equal_direct_predictions(artifact, new_data, tmp_pa
     assert summary["n_rows"] == 250 and summary["n_batches"] == 4
     pred = pd.read_parquet(out)
     risk, surv = _expected(art, new_data)
-    assert list(pred["_row"]) == list(range(250))
-    np.testing.assert_allclose(pred["risk"], risk, rtol=1e-10)
-    np.testing.assert_allclose(pred[["surv@300", "surv@600", "surv@900"]], surv, rtol=1e-10)
+    assert list(pred[ROW_COL]) == list(range(250))
+    np.testing.assert_allclose(pred[RISK_COL], risk, rtol=1e-10)
+    np.testing.assert_allclose(
+        pred[[prediction_column(300), prediction_column(600), prediction_column(900)]],
+        surv,
+        rtol=1e-10,
+    )
     # median time: S(median) <= 0.5 on the model's curve, and S is > 0.5 just before it
-    ok = pred["median_time"].notna()
+    ok = pred[MEDIAN_COL].notna()
     grid = np.asarray(art["median_grid"])
     X = preprocess.transform(new_data, art["preprocessor"]).to_numpy(float)
     curve = art["estimator"].predict_survival(X, grid)
     for i in np.flatnonzero(ok.to_numpy())[:20]:
-        j = int(np.searchsorted(grid, pred["median_time"][i]))
+        j = int(np.searchsorted(grid, pred[MEDIAN_COL][i]))
         assert curve[i, j] <= 0.5 and (j == 0 or curve[i, j - 1] > 0.5)
     assert (curve[~ok.to_numpy()] > 0.5).all()
 
@@ -71,12 +82,12 @@ def test_default_times_and_batch_size_do_not_change_results(artifact, new_data, 
     predict_file(art, src, a, times=[450.0], batch_size=7)
     predict_file(art, src, b, times=[450.0], batch_size=10_000)
     pd.testing.assert_frame_equal(pd.read_parquet(a), pd.read_parquet(b))
-    assert "surv@450" in pd.read_parquet(a)
+    assert prediction_column(450) in pd.read_parquet(a)
     predict_file(art, src, a)  # default: the artifact's times
-    assert [c for c in pd.read_parquet(a) if c.startswith("surv@")] == [
-        "surv@300",
-        "surv@600",
-        "surv@900",
+    assert [c for c in pd.read_parquet(a) if c.startswith(SURV_PREFIX)] == [
+        prediction_column(300),
+        prediction_column(600),
+        prediction_column(900),
     ]
 
 
@@ -121,7 +132,7 @@ def test_unseen_levels_and_extra_columns_are_tolerated(artifact, new_data, tmp_p
     df.to_csv(src, index=False)
     summary = predict_file(art, src, tmp_path / "out.parquet")
     assert summary["unseen_levels"] == {"tgrade": 10}
-    assert pd.read_parquet(tmp_path / "out.parquet")["risk"].notna().all()
+    assert pd.read_parquet(tmp_path / "out.parquet")[RISK_COL].notna().all()
 
 
 def test_artifact_holds_model_preprocessing_and_schema(artifact):

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from survival_framework import preprocess as pp
 from survival_framework.contract import ROW_COL
-from survival_framework.etl import run_pandas_etl
+from survival_framework.etl import run_pandas_etl, split_paths
 from survival_framework.io import write_json, write_parquet
 from survival_framework.metrics import harrell_c, to_structured, uno_c
 from survival_framework.splits import assign_folds
@@ -121,7 +121,7 @@ def _etl(clean: pd.DataFrame, out: Path, n_folds: int, min_frequency: float, max
     run_pandas_etl(
         out / "clean.parquet",
         out / "schema.json",
-        out / "splits",
+        **split_paths(out / "splits", n_folds),
         n_folds=n_folds,
         seed=3,
         min_frequency=min_frequency,

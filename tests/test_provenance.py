@@ -20,6 +20,7 @@ from snakemake.iocontainers import Namedlist
 
 from conftest import snakemake
 from survival_framework import provenance
+from survival_framework.contract import ROW_COL
 from survival_framework.errors import InputValidationError
 from survival_framework.job import rule_job
 from survival_framework.models import MODEL_NAMES
@@ -43,7 +44,7 @@ def test_hashes(tmp_path):
     a = np.array([3, 1, 2], dtype=np.int32)
     assert provenance.sha256_arrays(a) == provenance.sha256_arrays(a.astype(np.int64))
     assert provenance.sha256_arrays(a) != provenance.sha256_arrays(a[::-1])
-    folds = pd.DataFrame({"_row": [2, 0, 1], "fold": [1, 0, 1]})
+    folds = pd.DataFrame({ROW_COL: [2, 0, 1], "fold": [1, 0, 1]})
     folds.to_parquet(tmp_path / "f.parquet")
     folds.iloc[::-1].to_parquet(tmp_path / "g.parquet")  # row order does not matter
     assert provenance.folds_sha256(tmp_path / "f.parquet") == provenance.folds_sha256(
@@ -154,7 +155,7 @@ def test_every_result_directory_has_provenance(test_workflow_run):
     assert fold["model_params"] == metrics["params"] and fold["model_params"]["n_estimators"] == 30
     assert fold["seed"] == 7 and fold["wildcards"] == {"model": "rsf", "fold": "1"}
     folds = pd.read_parquet(wd / "results/splits/folds.parquet")
-    rows = folds["_row"].to_numpy()
+    rows = folds[ROW_COL].to_numpy()
     expected = provenance.sha256_arrays(
         np.sort(rows[folds["fold"] != 1]), np.sort(rows[folds["fold"] == 1])
     )

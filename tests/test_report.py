@@ -14,6 +14,7 @@ import pytest
 
 from conftest import snakemake
 from survival_framework import report
+from survival_framework.contract import prediction_column
 from survival_framework.models import MODEL_NAMES
 
 MODELS = list(MODEL_NAMES)  # the registry: every model the test config enables
@@ -42,7 +43,7 @@ def test_calibration_of_the_true_survival_is_close_to_the_diagonal():
     t = rng.exponential(1 / rate)
     c = rng.exponential(300, size=n)
     pred = pd.DataFrame({"time": np.minimum(t, c), "event": (t <= c).astype(int)})
-    pred["surv@50"] = np.exp(-rate * 50)  # the true S(50 | x)
+    pred[prediction_column(50)] = np.exp(-rate * 50)  # the true S(50 | x)
     cal = report.calibration_table({"true": pred}, [50.0], "time", "event", n_bins=10)
     assert len(cal) == 10 and cal["n"].sum() == n
     assert np.abs(cal["observed"] - cal["predicted"]).max() < 0.06

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from conftest import copy_workflow, snakemake
+from survival_framework.contract import RISK_COL
 from survival_framework.cv import fit_and_evaluate
 from survival_framework.metrics import METRIC_NAMES
 from survival_framework.models import model_seed
@@ -186,7 +187,7 @@ def test_odd_column_names_work_end_to_end(odd_run):
     zip_state = state["categorical"][ODD["zip"]]
     assert state["max_levels"] == 20 and len(zip_state["levels"]) <= 19 and zip_state["has_other"]
     pred = pd.read_parquet(wd / "results/cv/weibull_aft/fold_0/predictions.parquet")
-    assert pred[ODD["id"]].str.startswith("p-").all() and pred["risk"].notna().all()
+    assert pred[ODD["id"]].str.startswith("p-").all() and pred[RISK_COL].notna().all()
 
 
 @pytest.mark.integration

@@ -11,6 +11,7 @@ from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.metrics import concordance_index_censored
 
 from conftest import REPO, copy_workflow, snakemake
+from survival_framework.contract import RISK_COL, ROW_COL
 from survival_framework.metrics import METRIC_NAMES, to_structured
 from survival_framework.models import MODEL_NAMES
 from survival_framework.preprocess import output_columns
@@ -35,7 +36,7 @@ def test_outputs_exist_and_follow_the_contract(test_workflow_run):
             rec = json.loads((d / "metrics.json").read_text())
             assert rec["status"] == "ok" and rec["model"] == model and rec["fold"] == fold
             pred = pd.read_parquet(d / "predictions.parquet")
-            assert len(pred) == rec["n_test"] and "risk" in pred
+            assert len(pred) == rec["n_test"] and RISK_COL in pred
             assert (wd / f"logs/cv/{model}/fold_{fold}.log").exists()
             assert (wd / f"benchmarks/cv/{model}/fold_{fold}.tsv").exists()
 
@@ -56,8 +57,8 @@ def test_coxph_harrell_matches_independent_fit_on_saved_folds(test_workflow_run)
         d = wd / f"results/splits/fold_{fold}"
         feats = output_columns(json.loads((d / "preprocessor.json").read_text()))
         train, test = pd.read_parquet(d / "train.parquet"), pd.read_parquet(d / "test.parquet")
-        assert set(test["_row"]) == set(folds.loc[folds["fold"] == fold, "_row"])
-        assert not set(train["_row"]) & set(test["_row"])
+        assert set(test[ROW_COL]) == set(folds.loc[folds["fold"] == fold, ROW_COL])
+        assert not set(train[ROW_COL]) & set(test[ROW_COL])
         model = CoxPHSurvivalAnalysis(alpha=0.0001, ties="breslow").fit(
             train[feats].to_numpy(), to_structured(train["event"], train["time"])
         )

@@ -94,16 +94,20 @@ def child(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     out: dict = {}
     if args.engine == "pandas":
-        from survival_framework.etl import run_pandas_etl
+        from survival_framework.etl import run_pandas_etl, split_paths
 
-        run_pandas_etl(args.clean, args.schema, args.out, log=log, **ETL_ARGS)
+        outputs = split_paths(args.out, ETL_ARGS["n_folds"])
+        run_pandas_etl(args.clean, args.schema, **outputs, log=log, **ETL_ARGS)
     else:
-        from survival_framework.spark_etl import run_spark_etl, start_spark_session
+        from survival_framework.etl import split_paths
+        from survival_framework.spark_etl import run_spark_etl
+        from survival_framework.spark_session import start_spark_session
 
         spark = start_spark_session(args.master, 2, args.memory, log_path=args.spark_log)
         out["session_s"] = time.perf_counter() - t0
         try:
-            run_spark_etl(spark, args.clean, args.schema, args.out, log=log, **ETL_ARGS)
+            outputs = split_paths(args.out, ETL_ARGS["n_folds"])
+            run_spark_etl(spark, args.clean, args.schema, **outputs, log=log, **ETL_ARGS)
         finally:
             spark.stop()
     out["etl_s"] = time.perf_counter() - t0 - out.get("session_s", 0.0)

@@ -57,7 +57,6 @@ __all__ = [
     "build_provenance",
     "snakemake_provenance",
     "write_provenance",
-    "write_splits_provenance",
 ]
 
 PACKAGES: tuple[str, ...] = (
@@ -276,23 +275,3 @@ def snakemake_provenance(
 def write_provenance(record: Mapping[str, Any], path: str | os.PathLike) -> None:
     """Write a provenance record as JSON (atomically)."""
     write_json(dict(record), path)
-
-
-def write_splits_provenance(
-    smk: Any, started_utc: str, engine: str, out_dir: str | os.PathLike | None = None
-) -> dict[str, Any]:
-    """Write ``results/splits/provenance.json``; shared by the pandas and Spark ETL rules.
-
-    The fold hash is computed from the written ``folds.parquet``, so it is the same for
-    both engines when they assign the same folds. The rule must declare the output
-    ``provenance`` and the input ``data_provenance`` (``results/data/provenance.json``).
-    """
-    out_dir = Path(out_dir) if out_dir is not None else Path(smk.output.provenance).parent
-    record = snakemake_provenance(
-        smk,
-        started_utc,
-        folds_sha256=folds_sha256(out_dir / "folds.parquet"),
-        extra={"etl_engine": engine},
-    )
-    write_provenance(record, smk.output.provenance)
-    return record
