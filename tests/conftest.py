@@ -53,6 +53,19 @@ def test_workflow_run(tmp_path_factory) -> Path:
     return wd
 
 
+def custom_split_paths(out: Path, n_folds: int) -> dict:
+    """ETL output paths in a layout unlike the workflow's (entry points must write exactly
+    the paths they are given, as the split rules declare them)."""
+    return {
+        "folds_path": out / "f.parquet",
+        "grid_path": out / "g.json",
+        **{
+            f"{part}_paths": [out / f"{part}{k}.{ext}" for k in range(n_folds)]
+            for part, ext in (("train", "pq"), ("test", "pq"), ("preprocessor", "json"))
+        },
+    }
+
+
 def random_survival_table(rng: np.random.Generator, n: int = 200) -> pd.DataFrame:
     """A small synthetic table with numeric, categorical and missing values."""
     x1 = rng.normal(size=n)

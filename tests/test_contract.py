@@ -145,3 +145,29 @@ def test_readme_documents_the_contract_names():
     outputs = _section("Outputs (the contract)")
     for name in (contract.ROW_COL, contract.RISK_COL, f"{contract.SURV_PREFIX}<t>"):
         assert f"`{name}`" in outputs, name
+
+
+def test_package_import_graph_is_one_way():
+    """The package never imports a rule script, and its modules import each other without
+    cycles (rule scripts on top, the package below)."""
+    from survival_framework.codehash import package_imports
+
+    pkg = REPO / "scripts" / "survival_framework"
+    graph = {p: package_imports(p, pkg) - {pkg / "__init__.py", p} for p in pkg.glob("*.py")}
+    state: dict[Path, int] = {}
+
+    def visit(node: Path, stack: tuple[str, ...]) -> None:
+        if state.get(node) == 2:
+            return
+        assert state.get(node) != 1, f"import cycle: {' -> '.join((*stack, node.name))}"
+        state[node] = 1
+        for dep in graph[node]:
+            visit(dep, (*stack, node.name))
+        state[node] = 2
+
+    for module in graph:
+        visit(module, ())
+    for path in pkg.glob("*.py"):
+        text = path.read_text()
+        for script in (REPO / "scripts").glob("*.py"):
+            assert f"import {script.stem}" not in text, (path.name, script.name)

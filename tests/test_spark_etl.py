@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO, copy_workflow, random_survival_table
+from conftest import REPO, copy_workflow, custom_split_paths, random_survival_table
 from survival_framework.contract import FOLD_COL, ROW_COL
 from survival_framework.etl import run_pandas_etl, split_paths
 from survival_framework.io import write_json, write_parquet
@@ -160,14 +160,7 @@ def test_in_process_parity(spark, tmp_path):
     run_pandas_etl(clean, schema, **pandas_out, **args)
     # Spark writes exactly the paths it is given, here not the workflow's layout
     spark_dir = tmp_path / "spark"
-    spark_out = {
-        "folds_path": spark_dir / "f.parquet",
-        "grid_path": spark_dir / "g.json",
-        **{
-            f"{part}_paths": [spark_dir / f"{part}{k}.{ext}" for k in range(4)]
-            for part, ext in (("train", "pq"), ("test", "pq"), ("preprocessor", "json"))
-        },
-    }
+    spark_out = custom_split_paths(spark_dir, 4)
     # a tiny chunk size exercises the chunked, ordered write to one Parquet file
     run_spark_etl(spark, clean, schema, **spark_out, chunk_mb=0.05, **args)
     written = {p for p in spark_dir.rglob("*") if p.is_file()}

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sksurv.metrics import brier_score, cumulative_dynamic_auc
 
-from conftest import random_survival_table
+from conftest import custom_split_paths, random_survival_table
 from survival_framework.contract import FOLD_COL, ROW_COL
 from survival_framework.etl import etl_arguments, run_pandas_etl, split_paths
 from survival_framework.io import read_json, write_json, write_parquet
@@ -72,14 +72,7 @@ def clean_table(tmp_path):
 
 def test_pandas_etl_writes_exactly_the_paths_it_is_given(clean_table, tmp_path):
     out = tmp_path / "anywhere"
-    paths = {
-        "folds_path": out / "f.parquet",
-        "grid_path": out / "g.json",
-        **{
-            f"{part}_paths": [out / f"{part}{k}.{ext}" for k in range(3)]
-            for part, ext in (("train", "pq"), ("test", "pq"), ("preprocessor", "json"))
-        },
-    }
+    paths = custom_split_paths(out, 3)
     run_pandas_etl(*clean_table, **paths, **ETL_ARGS)
     written = {p for p in out.rglob("*") if p.is_file()}
     assert written == {paths["folds_path"], paths["grid_path"]} | {
