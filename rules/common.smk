@@ -16,9 +16,13 @@ from survival_framework.configcheck import ConfigError, check_config, model_sett
 from survival_framework.contract import PREDICT_SUFFIXES  # noqa: E402
 from survival_framework.demo import DEMO_DATASETS  # noqa: E402
 from survival_framework.engine import select_etl_engine  # noqa: E402
-from survival_framework.models import MODEL_NAMES, check_params  # noqa: E402
+from survival_framework.modelspec import read_registry  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "config" / "schema.yaml"
+# The registry read from models.py's source: importing it (scikit-learn) would add a second
+# to every invocation, every Slurm job included (survival_framework.modelspec).
+REGISTRY = read_registry()
+MODEL_NAMES = tuple(REGISTRY)
 
 
 def check_configuration():
@@ -26,7 +30,7 @@ def check_configuration():
     with one line naming the key, its path and the closest valid one."""
     check_config(config, yaml.safe_load(SCHEMA.read_text()), MODEL_NAMES)
     validate(config, schema=str(SCHEMA))
-    config["models"] = model_settings(config.get("models"), MODEL_NAMES, check_params)
+    config["models"] = model_settings(config.get("models"), REGISTRY)
     wanted = config["predict"]["model"]
     enabled = [m for m, spec in config["models"].items() if spec["enabled"]]
     if wanted != "best" and wanted not in enabled:

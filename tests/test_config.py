@@ -16,6 +16,9 @@ from survival_framework.configcheck import (
     unknown_keys,
 )
 from survival_framework.models import MODEL_NAMES, check_params, get_model
+from survival_framework.modelspec import read_registry
+
+REGISTRY = read_registry()
 
 SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
 DEMO = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -43,7 +46,7 @@ def test_every_key_of_the_shipped_configs_is_known():
     for name in ("config.yaml", "production.yaml", "test/config.yaml"):
         cfg = yaml.safe_load((REPO / "config" / name).read_text())
         assert list(unknown_keys(cfg, SCHEMA)) == [], name
-        model_settings(cfg.get("models"), MODEL_NAMES, check_params)
+        model_settings(cfg.get("models"), REGISTRY)
 
 
 @pytest.mark.parametrize(
@@ -101,7 +104,7 @@ def test_model_parameters_are_checked_against_the_signature(model, params, messa
     with pytest.raises(ValueError, match=re.escape(message)):
         check_params(model, params)
     with pytest.raises(ConfigError, match=re.escape(f"config: models.{model}.params: {message}")):
-        model_settings({model: {"params": params}}, MODEL_NAMES, check_params)
+        model_settings({model: {"params": params}}, REGISTRY)
 
 
 def test_valid_parameters_pass_with_yaml_types():
@@ -113,13 +116,22 @@ def test_valid_parameters_pass_with_yaml_types():
 
 
 def test_omitted_models_run_with_default_parameters():
-    resolved = model_settings(None, MODEL_NAMES, check_params)
+    resolved = model_settings(None, REGISTRY)
     assert list(resolved) == list(MODEL_NAMES)
     assert all(spec == {"enabled": True, "params": {}} for spec in resolved.values())
-    partial = model_settings({"rsf": {"enabled": False}}, MODEL_NAMES, check_params)
+    partial = model_settings({"rsf": {"enabled": False}}, REGISTRY)
     assert [m for m, s in partial.items() if s["enabled"]] == [m for m in MODEL_NAMES if m != "rsf"]
     with pytest.raises(ConfigError, match="every model is disabled"):
-        model_settings({m: {"enabled": False} for m in MODEL_NAMES}, MODEL_NAMES, check_params)
+        model_settings({m: {"enabled": False} for m in MODEL_NAMES}, REGISTRY)
+
+
+def test_source_registry_equals_the_imported_one():
+    """The DAG-time reading of models.py (ast, no import) agrees with the classes."""
+    from survival_framework.models import _REGISTRY, _constructor_params
+
+    assert tuple(REGISTRY) == MODEL_NAMES
+    for name, cls in _REGISTRY.items():
+        assert REGISTRY[name] == _constructor_params(cls), name
 
 
 def test_demo_config_model_params_equal_the_constructor_defaults_or_are_documented():

@@ -11,8 +11,10 @@ Only the standard library is imported here; the registry is passed in.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+from .modelspec import check_params
 
 __all__ = ["ConfigError", "check_config", "model_settings", "unknown_keys"]
 
@@ -94,9 +96,7 @@ def check_config(
 
 
 def model_settings(
-    models: Mapping[str, Any] | None,
-    names: tuple[str, ...],
-    check_params: Callable[[str, Mapping[str, Any]], None],
+    models: Mapping[str, Any] | None, registry: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, dict[str, Any]]:
     """The ``models`` block resolved against the registry.
 
@@ -105,11 +105,9 @@ def model_settings(
     models : Mapping or None
         ``config["models"]``: ``{name: {"enabled": bool, "params": {...}}}``; missing
         entries and keys take their defaults (enabled, default parameters).
-    names : tuple of str
-        Registry names, in registry order.
-    check_params : callable
-        ``check_params(name, params)`` raises ``ValueError`` for an invalid parameter
-        (:func:`survival_framework.models.check_params`).
+    registry : Mapping
+        ``{model name: {parameter: type hint}}`` in registry order
+        (:func:`survival_framework.modelspec.read_registry`).
 
     Returns
     -------
@@ -122,14 +120,14 @@ def model_settings(
     ConfigError
         For an unknown model name, an invalid parameter or when every model is disabled.
     """
-    models = dict(models or {})
+    models, names = dict(models or {}), tuple(registry)
     _check_model_names(models, names)
     resolved = {}
     for name in names:
         spec = dict(models.get(name) or {})
         params = dict(spec.get("params") or {})
         try:
-            check_params(name, params)
+            check_params(name, params, registry)
         except ValueError as exc:
             raise ConfigError(f"config: models.{name}.params: {exc}") from None
         resolved[name] = {"enabled": bool(spec.get("enabled", True)), "params": params}

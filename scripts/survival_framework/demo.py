@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
-from .io import write_csv
+# pandas is imported where it is used: the Snakefile imports this module for the names
 
 __all__ = ["DEMO_DATASETS", "load_demo", "export_demo"]
 
@@ -38,6 +40,7 @@ def load_demo(name: str) -> pd.DataFrame:
     """
     if name not in DEMO_DATASETS:
         raise ValueError(f"unknown demo dataset {name!r}; valid: {', '.join(DEMO_DATASETS)}")
+    import pandas as pd
     import sksurv.datasets
 
     loader, drop, _ = DEMO_DATASETS[name]
@@ -54,6 +57,8 @@ def load_demo(name: str) -> pd.DataFrame:
 
 def export_demo(name: str, path: str | os.PathLike) -> pd.DataFrame:
     """Write :func:`load_demo` ``(name)`` to ``path`` as CSV and return it."""
+    from .io import write_csv
+
     df = load_demo(name)
     write_csv(df, path)
     return df

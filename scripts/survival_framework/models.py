@@ -11,7 +11,6 @@ Use :func:`get_model` to build one by name; :data:`MODEL_NAMES` lists them.
 from __future__ import annotations
 
 import inspect
-import types
 import typing
 import zlib
 from collections.abc import Mapping
@@ -21,7 +20,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
+from . import modelspec
 from .cox import breslow_cumulative_hazard, fit_cox_breslow
+from .modelspec import INJECTED
 
 __all__ = [
     "MODEL_NAMES",
@@ -462,45 +463,15 @@ def _constructor_params(cls: type) -> dict[str, Any]:
     return {
         name: hints.get(name, Any)
         for name in inspect.signature(cls.__init__).parameters
-        if name not in ("self", "random_state", "n_jobs")
+        if name not in INJECTED
     }
-
-
-def _accepts(hint: Any, value: Any) -> bool:
-    """Whether ``value`` (as loaded from YAML) fits a simple type hint."""
-    if hint is Any:
-        return True
-    origin = typing.get_origin(hint)
-    if origin is Literal:
-        return value in typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_accepts(h, value) for h in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    return isinstance(value, hint) if isinstance(hint, type) else True
-
-
-def _hint_text(hint: Any) -> str:
-    if typing.get_origin(hint) is Literal:
-        return " | ".join(repr(a) for a in typing.get_args(hint))
-    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 def check_params(name: str, params: Mapping[str, Any]) -> None:
     """Check a model's parameters against its constructor's signature and type hints.
 
-    Parameters
-    ----------
-    name : str
-        One of :data:`MODEL_NAMES`.
-    params : Mapping
-        Constructor parameters (as in ``models.<name>.params`` of the config).
+    See :func:`survival_framework.modelspec.check_params` (the same check, which the
+    Snakefile runs on the registry read from this module's source).
 
     Raises
     ------
@@ -509,18 +480,7 @@ def check_params(name: str, params: Mapping[str, Any]) -> None:
     """
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)}")
-    accepted = _constructor_params(_REGISTRY[name])
-    for key, value in params.items():
-        if key not in accepted:
-            raise ValueError(
-                f"model {name!r} does not accept parameter {key!r}; "
-                f"valid parameters: {', '.join(accepted)}"
-            )
-        if not _accepts(accepted[key], value):
-            raise ValueError(
-                f"model {name!r}, parameter {key!r}: expected {_hint_text(accepted[key])}, "
-                f"got {value!r}"
-            )
+    modelspec.check_params(name, params, {name: _constructor_params(_REGISTRY[name])})
 
 
 def get_model(
