@@ -12,10 +12,17 @@ min_version("9.0")
 SCRIPTS_DIR = Path(workflow.basedir) / "scripts"
 sys.path.insert(0, str(SCRIPTS_DIR))  # the package, for the DAG-time checks below
 from survival_framework.codehash import code_hash  # noqa: E402
-from survival_framework.configcheck import ConfigError, check_config, model_settings  # noqa: E402
+from survival_framework.configcheck import (  # noqa: E402
+    ConfigError,
+    check_config,
+    check_settings,
+    model_settings,
+    schema_errors,
+)
 from survival_framework.contract import PREDICT_SUFFIXES  # noqa: E402
 from survival_framework.demo import DEMO_DATASETS  # noqa: E402
 from survival_framework.engine import select_etl_engine  # noqa: E402
+from survival_framework.integrity import find_broken, input_changed, mark_broken  # noqa: E402
 from survival_framework.modelspec import read_registry  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "config" / "schema.yaml"
@@ -28,8 +35,12 @@ MODEL_NAMES = tuple(REGISTRY)
 def check_configuration():
     """Strict config: unknown keys and model names/params stop the run before any job,
     with one line naming the key, its path and the closest valid one."""
-    check_config(config, yaml.safe_load(SCHEMA.read_text()), MODEL_NAMES)
-    validate(config, schema=str(SCHEMA))
+    schema = yaml.safe_load(SCHEMA.read_text())
+    check_config(config, schema, MODEL_NAMES)
+    for message in schema_errors(config, schema):
+        raise ConfigError(message)
+    validate(config, schema=str(SCHEMA))  # fills in the defaults
+    check_settings(config)
     config["models"] = model_settings(config.get("models"), REGISTRY)
     wanted = config["predict"]["model"]
     enabled = [m for m, spec in config["models"].items() if spec["enabled"]]
@@ -48,6 +59,23 @@ except ConfigError as exc:
 
 MODELS = [name for name, spec in config["models"].items() if spec["enabled"]]
 FOLDS = list(range(config["cv"]["n_folds"]))
+
+# Content decides, not time stamps (survival_framework.integrity): an input whose content
+# differs from the one results/data/ was made from, and an unreadable intermediate, are made
+# older than what they feed, so the rules downstream run again (instead of nothing rerunning,
+# or of the jobs reading a broken file failing and losing their valid outputs).
+stale_input = input_changed(
+    config["data"]["path"],
+    "results/data/provenance.json",
+    cache=".snakemake/survival-workflow/input_sha256.json",
+)
+if stale_input:
+    logger.warning(f"{config['data']['path']}: {stale_input}; validate_data runs again")
+    mark_broken(["results/data/provenance.json"])
+for stage in ("data", "splits", "cv"):
+    for broken, reason in find_broken(Path("results") / stage):
+        logger.warning(f"{broken}: {reason}; the rule that writes it runs again")
+        mark_broken([broken])
 
 
 wildcard_constraints:

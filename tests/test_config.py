@@ -12,7 +12,9 @@ from conftest import REPO, copy_workflow, snakemake
 from survival_framework.configcheck import (
     ConfigError,
     check_config,
+    check_settings,
     model_settings,
+    schema_errors,
     unknown_keys,
 )
 from survival_framework.models import MODEL_NAMES, check_params, get_model
@@ -140,6 +142,79 @@ def test_demo_config_model_params_equal_the_constructor_defaults_or_are_document
         check_params(name, spec.get("params", {}))
 
 
+def _with_defaults(**changes) -> dict:
+    """The demo config with defaults filled in, then ``changes`` (dotted keys)."""
+    from snakemake.utils import validate
+
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for dotted, value in changes.items():
+        *parents, key = dotted.split("__")
+        node = cfg
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[key] = value
+    validate(cfg, str(REPO / "config" / "schema.yaml"))
+    return cfg
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"evaluation__time_quantiles": [0.5, 0.5]},
+            "config: evaluation.time_quantiles [0.5, 0.5]: the first quantile must be below "
+            "the second (the grid spans the event times between them)",
+        ),
+        (
+            {"data__event_col": "time"},
+            "config: data.event_col 'time' is the same column as data.duration_col; time, event "
+            "and id must be three different columns",
+        ),
+        (
+            {"data__id_col": "event"},
+            "config: data.id_col 'event' is the same column as data.event_col;",
+        ),
+        (
+            {"data__id_col": "_row"},
+            "config: data.id_col '_row' is a reserved output column name (reserved: _row, risk, "
+            "median_time, surv@<t>); rename the column",
+        ),
+        ({"data__duration_col": "risk"}, "config: data.duration_col 'risk' is a reserved"),
+        ({"data__id_col": "surv@1"}, "config: data.id_col 'surv@1' is a reserved"),
+        (
+            {"sample_size": 20, "cv__n_folds": 5},
+            "config: sample_size 20 is too small for cv.n_folds 5 x cv.min_rows_per_fold 5 "
+            "(needs at least 25 rows)",
+        ),
+    ],
+)
+def test_settings_that_cannot_work_are_rejected_with_one_line(changes, message):
+    with pytest.raises(ConfigError) as err:
+        check_settings(_with_defaults(**changes))
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_production_run_ignores_sample_size_and_defaults_pass():
+    check_settings(_with_defaults())
+    check_settings(_with_defaults(sample_size=10, run_type="production"))
+
+
+@pytest.mark.parametrize(
+    ("cfg", "message"),
+    [
+        ({"cv": {"seed": -1}}, "config: cv.seed: -1 is less than the minimum of 0"),
+        ({"run_type": "full"}, "config: run_type: 'full' is not one of ['sample', 'production']"),
+        ({"evaluation": {"n_times": 1}}, "config: evaluation.n_times: 1 is less than the minimum"),
+        ({"evaluation": {"time_quantiles": [0.1]}}, "config: evaluation.time_quantiles: [0.1] is"),
+        ({"models": {"rsf": {"enabled": "yes"}}}, "config: models.rsf.enabled: 'yes' is not of"),
+    ],
+)
+def test_schema_violations_name_the_key(cfg, message):
+    base = {"data": {"path": "x.csv", "duration_col": "t", "event_col": "e"}}
+    errors = list(schema_errors({**base, **cfg}, SCHEMA))
+    assert errors and errors[0].startswith(message), errors
+
+
 # --- real Snakemake: the checks run when the DAG is built, before any job ---------------
 
 
@@ -163,6 +238,11 @@ def _dry_run(wd: Path, cfg: dict, *args: str, tmp: Path):
             {"models": {"rsf": {"params": {"n_trees": 10}}}},
             "config: models.rsf.params: model 'rsf' does not accept parameter 'n_trees'; "
             "valid parameters: n_estimators,",
+        ),
+        ({"cv": {"seed": -1}}, "config: cv.seed: -1 is less than the minimum of 0"),
+        (
+            {"evaluation": {"time_quantiles": [0.5, 0.5]}},
+            "config: evaluation.time_quantiles [0.5, 0.5]: the first quantile must be below",
         ),
         (
             {"predict": {"model": "cox"}},

@@ -9,6 +9,7 @@ nothing else except jobs downstream of those.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import REPO, snakemake
@@ -192,3 +194,41 @@ def test_issue_examples_cox_and_concordance():
             if module in {p.name for p in import_closure(REPO / "scripts" / s)}
         }
         assert {"fit_model", "fit_final_model", "fit_best_model", "predict_new_data"} <= users
+
+
+# --- content, not time stamps (survival_framework.integrity) -----------------------------
+
+
+@pytest.fixture
+def run_copy(test_workflow_run, tmp_path) -> Path:
+    wd = tmp_path / "wf"
+    shutil.copytree(test_workflow_run, wd, symlinks=True)
+    return wd
+
+
+def test_replaced_input_with_an_older_time_stamp_reruns_validation(run_copy):
+    data = run_copy / "resources" / "demo" / "gbsg2.csv"
+    old = data.stat().st_mtime - 365 * 86400
+    table = pd.read_csv(data)
+    table.iloc[:-10].to_csv(data, index=False)  # a different table ...
+    os.utime(data, (old, old))  # ... older than every result made from the first one
+    proc = snakemake(run_copy, "results/leaderboard.csv", "-n", "--cores", "1", *CONFIG)
+    out = proc.stdout + proc.stderr
+    assert "resources/demo/gbsg2.csv: content differs from the table results/data/ was made" in out
+    jobs = by_rule(dry_run(run_copy))
+    assert {"validate_data", "split_data", "fit_model", "aggregate_metrics"} <= set(jobs)
+
+
+def test_truncated_intermediate_is_regenerated_and_no_result_is_lost(run_copy):
+    before = pd.read_csv(run_copy / "results" / "cv_metrics.csv")
+    train = run_copy / "results" / "splits" / "fold_0" / "train.parquet"
+    train.write_bytes(train.read_bytes()[: train.stat().st_size // 2])
+    proc = snakemake(run_copy, "results/leaderboard.csv", "--cores", "2", *CONFIG)
+    out = proc.stdout + proc.stderr
+    assert "results/splits/fold_0/train.parquet: not a complete Parquet file" in out
+    after = pd.read_csv(run_copy / "results" / "cv_metrics.csv")
+    pd.testing.assert_frame_equal(after, before, check_exact=False, rtol=0, atol=1e-12)
+    board = (run_copy / "results" / "leaderboard.csv").stat().st_mtime
+    for metrics in (run_copy / "results" / "cv").glob("*/fold_*/metrics.json"):
+        assert json.loads(metrics.read_text())["status"] == "ok"
+        assert metrics.stat().st_mtime <= board, metrics

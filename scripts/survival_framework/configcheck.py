@@ -14,9 +14,17 @@ import difflib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from .contract import MEDIAN_COL, RISK_COL, ROW_COL, SURV_PREFIX
 from .modelspec import check_params
 
-__all__ = ["ConfigError", "check_config", "model_settings", "unknown_keys"]
+__all__ = [
+    "ConfigError",
+    "check_config",
+    "check_settings",
+    "model_settings",
+    "schema_errors",
+    "unknown_keys",
+]
 
 
 class ConfigError(ValueError):
@@ -134,3 +142,66 @@ def model_settings(
     if not any(spec["enabled"] for spec in resolved.values()):
         raise ConfigError("config: every model is disabled; set models.<name>.enabled: true")
     return resolved
+
+
+def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> Iterator[str]:
+    """One line per violation of ``schema`` (type, range, enum ...), naming the key's path.
+
+    Snakemake's own validation reports the first error on several lines without the
+    path; this runs the same JSON-schema check (``jsonschema``, a Snakemake dependency).
+    """
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema)
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path)):
+        path = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+        yield f"config: {path}: {error.message}"
+
+
+def _reserved(name: str) -> bool:
+    return name in (ROW_COL, RISK_COL, MEDIAN_COL) or name.startswith(SURV_PREFIX)
+
+
+def check_settings(config: Mapping[str, Any]) -> None:
+    """Reject settings that are valid one by one but not together, before any job.
+
+    Parameters
+    ----------
+    config : Mapping
+        The validated configuration, defaults filled in.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the key(s), the value and the problem.
+    """
+    data, cv, ev = config["data"], config["cv"], config["evaluation"]
+    roles = {"data.duration_col": data["duration_col"], "data.event_col": data["event_col"]}
+    if data.get("id_col") is not None:
+        roles["data.id_col"] = data["id_col"]
+    seen: dict[str, str] = {}
+    for key, column in roles.items():
+        if column in seen:
+            raise ConfigError(
+                f"config: {key} {column!r} is the same column as {seen[column]}; "
+                "time, event and id must be three different columns"
+            )
+        seen[column] = key
+        if _reserved(column):
+            raise ConfigError(
+                f"config: {key} {column!r} is a reserved output column name (reserved: "
+                f"{ROW_COL}, {RISK_COL}, {MEDIAN_COL}, {SURV_PREFIX}<t>); rename the column"
+            )
+    low, high = ev["time_quantiles"]
+    if not low < high:
+        raise ConfigError(
+            f"config: evaluation.time_quantiles {[low, high]}: the first quantile must be "
+            "below the second (the grid spans the event times between them)"
+        )
+    needed = cv["n_folds"] * cv["min_rows_per_fold"]
+    if config["run_type"] == "sample" and config["sample_size"] < needed:
+        raise ConfigError(
+            f"config: sample_size {config['sample_size']} is too small for cv.n_folds "
+            f"{cv['n_folds']} x cv.min_rows_per_fold {cv['min_rows_per_fold']} "
+            f"(needs at least {needed} rows)"
+        )
