@@ -39,6 +39,7 @@ rule validate_data:
         id_col=config["data"]["id_col"],
         features=config["data"]["features"],
         categorical=config["data"]["categorical"],
+        keep_index_columns=config["data"]["keep_index_columns"],
         run_type=config["run_type"],
         sample_size=config["sample_size"],
         seed=config["cv"]["seed"],

@@ -1,13 +1,16 @@
 """Validate the input table and write results/data/clean.parquet (+ schema.json).
 
 The column roles come from ``params`` (config ``data.*``) here, and only here: this job
-records them in ``schema.json``, which every later script reads them from.
+records them in ``schema.json``, which every later script reads them from. The data
+warnings (each written in full to the log) are also summarised on the console.
 """
+
+import sys
 
 from survival_framework.io import read_table, write_json, write_parquet
 from survival_framework.job import rule_job
 from survival_framework.provenance import sha256_file
-from survival_framework.schema import validate_survival_table
+from survival_framework.schema import validate_survival_table, warning_summary
 from survival_framework.splits import stratified_sample
 
 
@@ -27,7 +30,11 @@ def main(smk) -> None:
             categorical=p.categorical,
             min_rows=p.min_rows,
             max_levels=p.max_levels,
+            keep_index_columns=p.keep_index_columns,
         )
+        summary = warning_summary(schema["warnings"], smk.log[0], "validate_data")
+        if summary:  # stderr is the log (rule_job): the console is the original stderr
+            print(summary, file=sys.__stderr__)
         ev = schema["event_col"]
         if p.run_type == "sample":
             clean = stratified_sample(clean, ev, p.sample_size, p.seed)

@@ -6,6 +6,7 @@ every row of the README's "Bad input" table is checked with its exact message.
 
 from __future__ import annotations
 
+import datetime
 import pickle
 import warnings
 
@@ -17,9 +18,15 @@ import pytest
 
 from conftest import copy_workflow, snakemake
 from survival_framework import preprocess as pp
+from survival_framework import schema as sch
 from survival_framework.errors import InputValidationError
-from survival_framework.io import read_table
-from survival_framework.schema import DataWarning, coerce_event, validate_survival_table
+from survival_framework.io import read_json, read_table
+from survival_framework.schema import (
+    DataWarning,
+    coerce_event,
+    validate_survival_table,
+    warning_summary,
+)
 
 N = 60
 
@@ -156,6 +163,80 @@ CASES = [
         lambda: _table().assign(age=1.0, grp="a"),
         "in.csv: every feature is constant or entirely missing",
     ),
+    (
+        "dates as a feature (datetime64)",
+        lambda: _table().assign(visit=pd.date_range("2020-01-01", periods=N, freq="D")),
+        "in.csv, column 'visit': feature holds dates (datetime64[ns]), e.g. row 0 = "
+        "Timestamp('2020-01-01 00:00:00'); convert it to a number (e.g. days since a "
+        "reference date), list it under data.categorical to use it as levels, or leave it out "
+        "of data.features",
+    ),
+    (
+        "dates as text (ISO, as a CSV holds them)",
+        lambda: _table().assign(visit=[f"2021-03-{1 + i % 28:02d}" for i in range(N)]),
+        "in.csv, column 'visit': feature holds dates as text (60 of 60 values, e.g. row 0 = "
+        "'2021-03-01'); convert it to a number (e.g. days since a reference date), list it "
+        "under data.categorical to use it as levels, or leave it out of data.features",
+    ),
+    (
+        "date-times as text, some missing or unknown",
+        lambda: _table().assign(
+            seen=[None, "unknown", *[f"2021-03-01T{i % 24:02d}:15" for i in range(N - 2)]]
+        ),
+        "in.csv, column 'seen': feature holds dates as text (58 of 59 values, e.g. row 2 = "
+        "'2021-03-01T00:15'); convert it to a number (e.g. days since a reference date), list "
+        "it under data.categorical to use it as levels, or leave it out of data.features",
+    ),
+    (
+        "date objects (pickle)",
+        lambda: _table().assign(day=[datetime.date(2020, 1, 1 + i % 28) for i in range(N)]),
+        "in.csv, column 'day': feature holds dates (object), e.g. row 0 = "
+        "datetime.date(2020, 1, 1); convert it to a number (e.g. days since a reference "
+        "date), list it under data.categorical to use it as levels, or leave it out of "
+        "data.features",
+    ),
+    (
+        "time spans (timedelta64)",
+        lambda: _table().assign(wait=pd.to_timedelta(np.arange(N) % 7 + 1, unit="D")),
+        "in.csv, column 'wait': feature holds time spans (timedelta64[ns]), e.g. row 0 = "
+        "Timedelta('1 days 00:00:00'); convert it to a number (e.g. days), list it under "
+        "data.categorical to use it as levels, or leave it out of data.features",
+    ),
+    (
+        "nested values: lists",
+        lambda: _table().assign(tags=[[i, i + 1] for i in range(N)]),
+        "in.csv, column 'tags': nested values (list), e.g. row 0 = [0, 1]; give one value per "
+        "cell (e.g. one column per element) or leave it out of data.features",
+    ),
+    (
+        "nested values: dicts after missing ones",
+        lambda: _table().assign(meta=[None, None, *[{"k": i} for i in range(N - 2)]]),
+        "in.csv, column 'meta': nested values (dict), e.g. row 2 = {'k': 0}; give one value "
+        "per cell (e.g. one column per element) or leave it out of data.features",
+    ),
+    (
+        "nested values: a list in the duration column",
+        lambda: _table().assign(
+            time=lambda d: [[1.0, 2.0] if i == 4 else t for i, t in enumerate(d["time"])]
+        ),
+        "in.csv, column 'time': nested values (list), e.g. row 4 = [1.0, 2.0]; give one value "
+        "per cell",
+    ),
+    (
+        "one-hot names of two categoricals collide",
+        lambda: _table().assign(
+            a=np.where(np.arange(N) % 2, "b=c", "x"),
+            **{"a=b": np.where(np.arange(N) % 3, "c", "y")},
+        ),
+        "in.csv, column 'a=b': one-hot column 'a=b=c' (level 'c') collides with that of "
+        "categorical 'a' (level 'b=c'); rename one of the two columns",
+    ),
+    (
+        "the only feature is a saved row index",
+        lambda: _table()[["time", "event"]].assign(**{"Unnamed: 0": np.arange(N)}),
+        "in.csv: no feature columns besides duration/event/id (excluded as row indexes: "
+        "['Unnamed: 0']; data.keep_index_columns)",
+    ),
 ]
 
 
@@ -291,6 +372,233 @@ def test_odd_column_names_survive_validation_and_preprocessing():
     assert list(out.columns) == ["âge / 10", *[f"g r p={lv}" for lv in others]]
 
 
+# ------------------------------------------------------------------------- feature types
+
+
+def _lab(n: int = N, stray: dict | None = None) -> pd.Series:
+    """A numeric lab value as text, with ``stray`` {row: text} values (as a CSV reads it)."""
+    values = pd.Series(np.round(np.random.default_rng(4).normal(5, 1, n), 2), dtype=object)
+    for row, text in (stray or {}).items():
+        values[row] = text
+    return values
+
+
+def test_mostly_numeric_text_column_becomes_numeric_with_warning(tmp_path):
+    """The example: three 'unknown' in a numeric CSV column made it a categorical."""
+    csv = tmp_path / "labs.csv"
+    _table().assign(lab=_lab(stray={3: "unknown", 9: "unknown", 20: "unknown"})).to_csv(
+        csv, index=False
+    )
+    raw = read_table(csv)
+    assert raw["lab"].dtype == object  # what pandas alone does
+    clean, schema, notes = _validate(raw)
+    assert notes == [
+        "in.csv, column 'lab': 57 of 60 values are numbers; the 3 others set to missing "
+        "('unknown' x3) and the column used as numeric (list it under data.categorical to "
+        "keep it as text)"
+    ]
+    assert schema["numeric"] == ["age", "lab"] and schema["categorical"] == ["grp"]
+    assert schema["converted"] == {
+        "lab": {"to": "numeric", "n_set_missing": 3, "values": {"unknown": 3}}
+    }
+    assert schema["input_dtypes"]["lab"] == "object"  # the file's dtype, for predict
+    assert clean["lab"].dtype == np.float64
+    assert np.flatnonzero(clean["lab"].isna()).tolist() == [3, 9, 20]
+    np.testing.assert_allclose(clean["lab"].drop([3, 9, 20]), _lab().drop([3, 9, 20]).astype(float))
+
+
+def test_numeric_share_threshold_is_95_percent():
+    # 57 of 60 = 95 %: numeric; several kinds of strays are counted, most frequent first
+    stray = {0: "?", 1: "unknown", 2: "unknown"}
+    _, schema, notes = _validate(_table().assign(lab=_lab(stray=stray)))
+    assert schema["converted"]["lab"]["values"] == {"unknown": 2, "?": 1}
+    assert "the 3 others set to missing ('unknown' x2, '?' x1)" in notes[0]
+    # 56 of 60: stays categorical, with a warning naming the non-numbers
+    stray = {i: f"n{i % 5}" for i in range(4)}
+    _, schema, notes = _validate(_table().assign(lab=_lab(stray=stray)))
+    assert schema["categorical"] == ["grp", "lab"] and schema["converted"] == {}
+    assert notes == [
+        "in.csv, column 'lab': 56 of 60 values are numbers, 4 are not ('n0' x1, 'n1' x1, "
+        "'n2' x1, ... (4 distinct)); used as categorical (fix the values to use it as numeric)"
+    ]
+
+
+def test_mostly_text_and_numbers_only_text_stay_categorical_silently():
+    codes = pd.Series([str(i % 3) for i in range(N)], dtype=object)  # codes stored as text
+    words = _lab(stray={i: "high" for i in range(31)})  # 29 of 60 numbers: < 50 %
+    _, schema, notes = _validate(_table().assign(code=codes, level=words))
+    assert schema["categorical"] == ["grp", "code", "level"]
+    assert schema["converted"] == {} and notes == []
+
+
+def test_declared_categoricals_keep_text_as_text():
+    df = _table().assign(
+        lab=_lab(stray={3: "unknown"}), day=[f"2021-03-{i % 9 + 1:02d}" for i in range(N)]
+    )
+    clean, schema, notes = _validate(df, categorical=["grp", "lab", "day"])
+    assert schema["categorical"] == ["grp", "lab", "day"] and schema["converted"] == {}
+    assert clean["lab"].iloc[3] == "unknown" and notes == []
+
+
+def test_dates_in_a_declared_numeric_feature_get_the_dates_message():
+    df = _table().assign(day=[f"2021-03-{i % 9 + 1:02d}" for i in range(N)])
+    with pytest.raises(
+        InputValidationError, match=r"^in.csv, column 'day': feature holds dates as text"
+    ):
+        _validate(df, categorical=["grp"])
+
+
+def test_long_text_columns_are_profiled_on_a_sample_first(monkeypatch):
+    monkeypatch.setattr(sch, "_TEXT_SAMPLE", 5)  # 60 values > 10 x 5: the sampled path
+    df = _table().assign(lab=_lab(stray={3: "unknown"}), name=[f"p{i}" for i in range(N)])
+    _, schema, notes = _validate(df)
+    assert schema["converted"]["lab"]["n_set_missing"] == 1
+    assert schema["categorical"] == ["grp", "name"]
+
+
+def test_nested_values_from_a_parquet_list_column(tmp_path):
+    path = tmp_path / "nested.parquet"
+    table = pa.Table.from_pandas(_table(), preserve_index=False)
+    tags = pa.array([[i, i + 1] for i in range(N)], type=pa.list_(pa.int64()))
+    pq.write_table(table.append_column("tags", tags), path)
+    with pytest.raises(InputValidationError) as err:
+        validate_survival_table(read_table(path), "nested.parquet", "time", "event")
+    assert str(err.value) == (
+        "nested.parquet, column 'tags': nested values (ndarray), e.g. row 0 = array([0, 1]); "
+        "give one value per cell (e.g. one column per element) or leave it out of data.features"
+    )
+
+
+def test_nested_id_values_rejected():
+    df = _table().assign(pid=[(i,) for i in range(N)])
+    with pytest.raises(InputValidationError) as err:
+        _validate(df, id_col="pid")
+    assert (
+        str(err.value)
+        == "in.csv, column 'pid': nested values (tuple), e.g. row 0 = (0,); give one value per cell"
+    )
+
+
+def test_prefix_named_categoricals_without_a_shared_one_hot_name_pass():
+    df = _table().assign(
+        a=np.where(np.arange(N) % 2, "b=c", "x"), **{"a=b": np.where(np.arange(N) % 3, "d", "y")}
+    )
+    _, schema, _ = _validate(df)
+    assert schema["categorical"] == ["grp", "a", "a=b"]
+
+
+# ------------------------------------------------------------------------- row indexes
+
+INDEX_NOTE = (
+    "in.csv, column {col!r}: looks like a saved row index ({reason}); excluded from the "
+    "features (to keep it, set data.keep_index_columns: true or list it in data.features)"
+)
+
+
+@pytest.mark.parametrize(
+    ("col", "values", "reason"),
+    [
+        ("Unnamed: 0", np.arange(N), "unnamed column, values are the row numbers 0..59"),
+        ("Unnamed: 0", np.random.default_rng(0).permutation(N), "unnamed column"),
+        ("", np.arange(N) * 0.5, "unnamed column"),
+        (
+            "__index_level_0__",
+            np.arange(N) + 7,
+            "unnamed column, integer values strictly increasing with the row number",
+        ),
+        ("rowid", np.arange(1, N + 1), "values are the row numbers 1..60"),
+        ("seq", 1000 + 3 * np.arange(N), "integer values strictly increasing with the row number"),
+        ("rank", (N - np.arange(N)) * 2, "integer values strictly decreasing with the row number"),
+    ],
+    ids=[
+        "unnamed-0-based",
+        "unnamed-shuffled",
+        "empty-name",
+        "pyarrow-index",
+        "1-based",
+        "increasing",
+        "decreasing",
+    ],
+)
+def test_index_like_column_excluded_with_warning(col, values, reason):
+    clean, schema, notes = _validate(_table().assign(**{col: values}))
+    assert notes == [INDEX_NOTE.format(col=col, reason=reason)]
+    assert schema["excluded"] == {col: f"looks like a saved row index ({reason})"}
+    assert col not in clean.columns and col not in schema["numeric"] + schema["categorical"]
+
+
+def test_saved_index_of_time_sorted_csv_excluded(tmp_path):
+    """The example: rows sorted by time, saved with their index -> Harrell C ~1 if used."""
+    csv = tmp_path / "sorted.csv"
+    _table().sort_values("time").reset_index(drop=True).to_csv(csv)
+    raw = read_table(csv)
+    assert raw.columns[0] == "Unnamed: 0"
+    clean, schema, notes = _validate(raw)
+    assert list(schema["excluded"]) == ["Unnamed: 0"] and "Unnamed: 0" not in clean
+    assert notes == [
+        INDEX_NOTE.format(
+            col="Unnamed: 0", reason="unnamed column, values are the row numbers 0..59"
+        )
+    ]
+
+
+def test_index_like_column_kept_when_named_or_configured():
+    df = _table().assign(**{"Unnamed: 0": np.arange(N)})
+    what = (
+        "in.csv, column 'Unnamed: 0': looks like a saved row index (unnamed column, values are "
+        "the row numbers 0..59)"
+    )
+    _, schema, notes = _validate(df, features=["age", "Unnamed: 0"])
+    assert schema["numeric"] == ["age", "Unnamed: 0"] and schema["excluded"] == {}
+    assert notes == [
+        f"{what}; kept because data.features lists it, although it can leak the row order"
+    ]
+    _, schema, notes = _validate(df, categorical=["grp", "Unnamed: 0"])
+    assert schema["categorical"] == ["grp", "Unnamed: 0"]
+    assert notes == [
+        f"{what}; kept because data.categorical lists it, although it can leak the row order"
+    ]
+    _, schema, notes = _validate(df, keep_index_columns=True)
+    assert schema["numeric"] == ["age", "Unnamed: 0"] and schema["excluded"] == {}
+    assert notes == [f"{what}; kept (data.keep_index_columns), although it can leak the row order"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        1.0 + np.arange(N),  # float: a saved index is an integer column
+        np.arange(N) // 2,  # ties
+        np.where(np.arange(N) == 5, -1, np.arange(N)),  # not monotone
+    ],
+    ids=["float", "ties", "not-monotone"],
+)
+def test_ordinary_integer_and_float_features_are_not_index_like(values):
+    _, schema, notes = _validate(_table().assign(x=values))
+    assert "x" in schema["numeric"] and schema["excluded"] == {} and notes == []
+
+
+def test_index_values_not_looked_for_in_tiny_tables():
+    _, schema, _ = _validate(_table(9).assign(k=np.arange(9)), min_rows=2)
+    assert "k" in schema["numeric"]
+
+
+# ------------------------------------------------------------------------- console summary
+
+
+def test_warning_summary_is_short():
+    log = "logs/data/validate_data.log"
+    assert warning_summary([], log, "validate_data") is None
+    assert warning_summary(["f, column 'x': w"], log, "validate_data") == (
+        "validate_data: 1 data warning (details in logs/data/validate_data.log):\n"
+        "  f, column 'x': w"
+    )
+    notes = [f"w{i}" for i in range(12)]
+    lines = warning_summary(notes, log, "validate_data").splitlines()
+    assert lines[0] == "validate_data: 12 data warnings (details in logs/data/validate_data.log):"
+    assert lines[1:] == [*(f"  w{i}" for i in range(9)), "  ... and 3 more"]
+    assert len(warning_summary(notes[:10], log, "validate_data").splitlines()) == 11
+
+
 # ------------------------------------------------------------------------- files
 
 
@@ -363,6 +671,47 @@ def test_header_only_csv(tmp_path):
 
 def _config_args(path: str) -> list[str]:
     return ["--config", f"data={{'path': '{path}', 'duration_col': 'time', 'event_col': 'event'}}"]
+
+
+@pytest.mark.integration
+def test_workflow_announces_conversions_and_index_columns_on_the_console(tmp_path):
+    wd = copy_workflow(tmp_path)
+    df = _table().sort_values("time").reset_index(drop=True)
+    df.assign(lab=_lab(stray={3: "unknown", 9: "unknown", 20: "unknown"})).to_csv(wd / "sorted.csv")
+    proc = snakemake(wd, "--cores", "1", "results/data/schema.json", *_config_args("sorted.csv"))
+    assert (
+        "validate_data: 2 data warnings (details in logs/data/validate_data.log):\n"
+        "  sorted.csv, column 'Unnamed: 0': looks like a saved row index (unnamed column, "
+        "values are the row numbers 0..59); excluded from the features (to keep it, set "
+        "data.keep_index_columns: true or list it in data.features)\n"
+        "  sorted.csv, column 'lab': 57 of 60 values are numbers; the 3 others set to missing "
+        "('unknown' x3) and the column used as numeric (list it under data.categorical to keep "
+        "it as text)\n"
+    ) in proc.stderr, proc.stderr[-3000:]
+    schema = read_json(wd / "results/data/schema.json")
+    assert list(schema["excluded"]) == ["Unnamed: 0"]
+    assert schema["converted"]["lab"]["n_set_missing"] == 3
+    assert schema["numeric"] == ["age", "lab"] and schema["categorical"] == ["grp"]
+    log = (wd / "logs/data/validate_data.log").read_text()
+    assert all(w in log for w in schema["warnings"])
+
+
+@pytest.mark.integration
+def test_workflow_rejects_nested_values_on_the_console(tmp_path):
+    wd = copy_workflow(tmp_path)
+    table = pa.Table.from_pandas(_table(), preserve_index=False)
+    tags = pa.array([[i, i + 1] for i in range(N)], type=pa.list_(pa.int64()))
+    pq.write_table(table.append_column("tags", tags), wd / "nested.parquet")
+    proc = snakemake(wd, "--cores", "1", *_config_args("nested.parquet"), check=False, timeout=300)
+    assert proc.returncode != 0
+    message = (
+        "InputValidationError: nested.parquet, column 'tags': nested values (ndarray), e.g. "
+        "row 0 = array([0, 1]); give one value per cell (e.g. one column per element) or leave "
+        "it out of data.features\n"
+    )
+    assert message in proc.stderr, proc.stderr[-3000:]
+    assert message in (wd / "logs/data/validate_data.log").read_text()
+    assert not (wd / "results/data/clean.parquet").exists()
 
 
 @pytest.mark.integration
