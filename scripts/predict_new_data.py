@@ -1,4 +1,10 @@
-"""Score a new CSV/Parquet table with a final model artifact, in batches."""
+"""Score a new CSV/Parquet table with a final model artifact, in batches.
+
+Prediction times beyond the training data are scored, with one warning line in the log and
+on the console and a record in the output (survival_framework.predict, module docstring).
+"""
+
+import sys
 
 from survival_framework.job import rule_job
 from survival_framework.predict import load_artifact, predict_file
@@ -22,6 +28,9 @@ def main(smk) -> None:
             batch_size=smk.params.batch_size,
             log=job.log,
         )
+        warning = summary["time_range"]["warning"]
+        if warning:  # logged by predict_file; the console too (stderr is the log)
+            print(f"predict_new_data {smk.input.data}: {warning}", file=sys.__stderr__)
         job.log.info(
             "wrote %s: %d rows in %.1f s",
             smk.output.predictions,

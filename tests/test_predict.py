@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
 import joblib
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
+from snakemake.iocontainers import Namedlist
 
 from survival_framework import preprocess
 from survival_framework.contract import (
@@ -17,7 +26,12 @@ from survival_framework.contract import (
 )
 from survival_framework.errors import InputValidationError
 from survival_framework.final import best_model, fit_final_model
-from survival_framework.predict import load_artifact, predict_file
+from survival_framework.predict import (
+    PARQUET_METADATA_KEY,
+    load_artifact,
+    predict_file,
+    training_time_range,
+)
 from survival_framework.schema import validate_survival_table
 
 TIMES = [300.0, 600.0, 900.0]
@@ -160,3 +174,102 @@ def test_best_model_skips_failed_models():
     assert best_model(board) == "coxph"
     with pytest.raises(ValueError, match="no model"):
         best_model(board.assign(uno_c_mean=np.nan))
+
+
+def _metadata(path) -> dict:
+    return json.loads(pq.read_schema(path).metadata[PARQUET_METADATA_KEY])
+
+
+def test_times_beyond_the_training_data_warn_once_and_are_recorded(
+    artifact, new_data, gbsg2, tmp_path, caplog
+):
+    art, _ = artifact
+    last_event = float(gbsg2.loc[gbsg2["event"] == 1, "time"].max())
+    last_obs = float(gbsg2["time"].max())
+    assert training_time_range(art) == (last_event, last_obs) == (2456.0, 2659.0)
+    src, out = tmp_path / "new.parquet", tmp_path / "pred.parquet"
+    new_data.to_parquet(src)
+    times = [600.0, 2500.0, 3000.0]
+    with caplog.at_level(logging.WARNING, logger="survival_framework.predict"):
+        summary = predict_file(art, src, out, times=times, batch_size=100)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [summary["time_range"]["warning"]] and "\n" not in warnings[0]
+    assert warnings[0].startswith(
+        "prediction time(s) 2500, 3000 beyond the last training event time 2456 "
+        "(last training observation 2659; beyond it: 3000)"
+    )
+    expected = {
+        "last_event_time": 2456.0,
+        "last_observation_time": 2659.0,
+        "beyond_last_event": [2500.0, 3000.0],
+        "beyond_last_observation": [3000.0],
+    }
+    assert _metadata(out) == {"times": times, **expected}  # in the file itself
+    assert {k: v for k, v in summary["time_range"].items() if k != "warning"} == expected
+    # what the warning is about: the Cox model repeats its value at the last event time
+    pred = pd.read_parquet(out)
+    X = preprocess.transform(new_data, art["preprocessor"]).to_numpy(float)
+    at_last = art["estimator"].predict_survival(X, np.array([last_event]))[:, 0]
+    for t in (2500, 3000):
+        np.testing.assert_allclose(pred[prediction_column(t)], at_last, rtol=1e-12)
+
+
+def test_times_within_the_training_data_give_no_warning(artifact, new_data, tmp_path, caplog):
+    art, _ = artifact
+    src, out = tmp_path / "new.csv", tmp_path / "pred.parquet"
+    new_data.to_csv(src, index=False)
+    with caplog.at_level(logging.WARNING, logger="survival_framework.predict"):
+        summary = predict_file(art, src, out, times=[600.0, 2456.0], batch_size=64)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert summary["time_range"]["warning"] is None
+    meta = _metadata(out)
+    assert meta["beyond_last_event"] == [] and meta["beyond_last_observation"] == []
+    assert meta["times"] == [600.0, 2456.0]
+    assert pd.read_parquet(out).shape == (250, 5)  # metadata does not change the columns
+
+
+@pytest.fixture
+def predict_job(artifact, new_data, tmp_path, monkeypatch):
+    """A ``snakemake`` object of a predict_new_data job; stderr and logging restored."""
+    monkeypatch.setattr(sys, "stderr", sys.stderr)
+    monkeypatch.setattr(sys, "__stderr__", io.StringIO())  # the console
+    root = logging.getLogger()
+    handlers = root.handlers[:]
+    art, _ = artifact
+    model = tmp_path / "model.joblib"
+    joblib.dump({**art, "provenance": {"data_sha256": "0" * 64}}, model)  # as fit_final_model.py
+    new_data.to_csv(tmp_path / "new.csv", index=False)
+    yield SimpleNamespace(
+        rule="predict_new_data",
+        input=Namedlist(fromdict={"model": str(model), "data": str(tmp_path / "new.csv")}),
+        output=Namedlist(
+            fromdict={
+                "predictions": str(tmp_path / "out/new.parquet"),
+                "provenance": str(tmp_path / "out/new.provenance.json"),
+            }
+        ),
+        params=Namedlist(fromdict={"times": [600.0, 3000.0], "batch_size": 100}),
+        wildcards=Namedlist(fromdict={"name": "new"}),
+        log=[str(tmp_path / "job.log")],
+    )
+    for handler in set(root.handlers) - set(handlers):
+        handler.stream.close()  # the log file, opened by setup_logging
+    root.handlers[:] = handlers
+
+
+def test_predict_script_warns_on_the_console_and_in_the_log_and_records_it(predict_job):
+    import predict_new_data
+
+    predict_new_data.main(predict_job)
+    console = sys.__stderr__.getvalue().splitlines()
+    assert len(console) == 1 and console[0].startswith(
+        f"predict_new_data {predict_job.input.data}: "
+    )
+    assert "prediction time(s) 3000 beyond the last training event time 2456" in console[0]
+    log = Path(predict_job.log[0]).read_text()
+    assert "WARNING survival_framework: prediction time(s) 3000 beyond" in log
+    record = json.loads(Path(predict_job.output.provenance).read_text())
+    time_range = record["prediction"]["time_range"]
+    assert time_range["beyond_last_event"] == [3000.0]
+    assert time_range["beyond_last_observation"] == [3000.0]
+    assert _metadata(predict_job.output.predictions)["beyond_last_event"] == [3000.0]

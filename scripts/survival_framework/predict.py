@@ -11,10 +11,23 @@ Output columns: ``_row`` (row number in the input file), the id column (if any),
 requested time) and ``median_time`` (first time on the artifact's grid of training event
 times where the predicted survival is <= 0.5; NaN when the curve stays above 0.5 over the
 training follow-up, i.e. the median is not reached).
+
+Times beyond the training data (:func:`times_beyond_training`). Past the last training event
+time no model has data: the step-function models (Breslow baselines, forests, boosting)
+repeat their value at that time and a parametric model extends its curve. Such times are
+scored anyway, with one warning line (the job log and, from the rule script, the console)
+and a record in the output: the Parquet schema metadata key :data:`PARQUET_METADATA_KEY`
+(JSON: ``times``, ``last_event_time``, ``last_observation_time``, ``beyond_last_event``,
+``beyond_last_observation``) and ``time_range`` of the returned summary (the rule's
+provenance). Refusing, as scikit-survival's step functions do outside their domain, would
+fail a whole scoring job for a legitimate request (a horizon past follow-up is a common
+question, and the affected columns are identified); the warning and the metadata say which
+columns are extrapolations.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time as _time
@@ -36,7 +49,10 @@ from .final import ARTIFACT_FORMAT
 from .io import atomic_path, check_input_file
 
 __all__ = [
+    "PARQUET_METADATA_KEY",
     "load_artifact",
+    "training_time_range",
+    "times_beyond_training",
     "check_columns",
     "check_batch",
     "iter_batches",
@@ -46,6 +62,9 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
+PARQUET_METADATA_KEY = b"survival_workflow"
+"""Key of the predictions' Parquet schema metadata (JSON, see the module docstring)."""
+
 
 def load_artifact(path: str | os.PathLike) -> dict[str, Any]:
     """Load a ``model.joblib`` written by the ``fit_final_model`` rules and check its format."""
@@ -53,6 +72,49 @@ def load_artifact(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(artifact, dict) or artifact.get("format") != ARTIFACT_FORMAT:
         raise ValueError(f"{path}: not a survival-workflow model artifact (format 1)")
     return artifact
+
+
+def training_time_range(artifact: dict[str, Any]) -> tuple[float, float]:
+    """Last training event time and last training observation (event or censoring) time.
+
+    The event time is the top of ``median_grid`` (quantiles of the training event times,
+    up to the maximum) unless the artifact stores ``max_event_time``.
+    """
+    last_obs = float(artifact["max_train_time"])
+    last_event = float(artifact.get("max_event_time", max(artifact["median_grid"])))
+    return last_event, last_obs
+
+
+def times_beyond_training(times: Sequence[float], artifact: dict[str, Any]) -> dict[str, Any]:
+    """Which prediction times lie beyond the training data, and a one-line warning if any.
+
+    Returns
+    -------
+    dict
+        ``last_event_time``, ``last_observation_time``, ``beyond_last_event`` and
+        ``beyond_last_observation`` (the requested times strictly after each, in request
+        order) and ``warning`` (a one-line message, or ``None`` when every time is covered).
+    """
+    last_event, last_obs = training_time_range(artifact)
+    times = [float(t) for t in times]
+    after_event = [t for t in times if t > last_event]
+    after_obs = [t for t in times if t > last_obs]
+    warning = None
+    if after_event:
+        beyond = ", ".join(f"{t:g}" for t in after_event)
+        also = ", ".join(f"{t:g}" for t in after_obs) or "none"
+        warning = (
+            f"prediction time(s) {beyond} beyond the last training event time {last_event:g} "
+            f"(last training observation {last_obs:g}; beyond it: {also}): survival there is "
+            f"extrapolated (step-function models repeat their value at {last_event:g})"
+        )
+    return {
+        "last_event_time": last_event,
+        "last_observation_time": last_obs,
+        "beyond_last_event": after_event,
+        "beyond_last_observation": after_obs,
+        "warning": warning,
+    }
 
 
 def _family(dtype: Any) -> str:
@@ -287,8 +349,9 @@ def predict_file(
     Returns
     -------
     dict
-        ``n_rows``, ``n_batches``, ``times``, ``unseen_levels`` (rows per column) and
-        ``seconds``.
+        ``n_rows``, ``n_batches``, ``times``, ``unseen_levels`` (rows per column),
+        ``time_range`` (:func:`times_beyond_training`; also in the Parquet schema metadata
+        under :data:`PARQUET_METADATA_KEY`) and ``seconds``.
 
     Raises
     ------
@@ -301,6 +364,12 @@ def predict_file(
     if times_arr.ndim != 1 or times_arr.size == 0 or not np.all(np.isfinite(times_arr)):
         raise ValueError(f"prediction times must be a non-empty list of numbers, got {times}")
     columns = check_columns(in_path, artifact)
+    time_range = times_beyond_training(times_arr, artifact)
+    if time_range["warning"]:
+        log.warning("%s", time_range["warning"])
+    meta = json.dumps(
+        {"times": times_arr.tolist(), **{k: v for k, v in time_range.items() if k != "warning"}}
+    )
     categorical = [
         c["name"] for c in artifact["training_schema"]["columns"] if c["kind"] == "categorical"
     ]
@@ -329,7 +398,10 @@ def predict_file(
                 out = pd.concat([pd.DataFrame(keys), scores.reset_index(drop=True)], axis=1)
                 table = pa.Table.from_pandas(out, preserve_index=False)
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
+                    schema = table.schema.with_metadata(
+                        {**(table.schema.metadata or {}), PARQUET_METADATA_KEY: meta.encode()}
+                    )
+                    writer = pq.ParquetWriter(tmp, schema)
                 writer.write_table(table)
                 n_rows += len(df)
                 n_batches += 1
@@ -360,5 +432,6 @@ def predict_file(
         "n_batches": n_batches,
         "times": times_arr.tolist(),
         "unseen_levels": unseen_total,
+        "time_range": time_range,
         "seconds": _time.perf_counter() - start,
     }
