@@ -23,6 +23,11 @@ DEMO_DATASETS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "whas500": ("load_whas500", (), "Worcester Heart Attack Study, 500 patients"),
     "veterans": ("load_veterans_lung_cancer", (), "Veterans' lung cancer trial, 137 patients"),
     "aids": ("load_aids", (), "AIDS Clinical Trial, 1151 patients"),
+    "breast_cancer": (
+        "load_breast_cancer",
+        (),
+        "Breast cancer gene expression (76 genes), 198 patients (Desmedt et al. 2007)",
+    ),
 }
 
 
