@@ -1,6 +1,10 @@
-"""Gather every metrics.json into results/cv_metrics.csv and results/leaderboard.csv."""
+"""Gather every metrics.json into results/cv_metrics.csv and results/leaderboard.csv.
 
-from survival_framework.aggregate import leaderboard, metrics_long
+Failed fits are counted, never ranked; a run without any successful fit still writes both
+files (the end-of-run hook in rules/common.smk prints the failures and fails that run).
+"""
+
+from survival_framework.aggregate import failure_summary, leaderboard, metrics_long
 from survival_framework.io import read_json, write_csv
 from survival_framework.job import rule_job
 
@@ -12,13 +16,17 @@ def main(smk) -> None:
         board = leaderboard(long, records)
         write_csv(long, smk.output.cv_metrics)
         write_csv(board, smk.output.leaderboard)
-        n_failed = sum(r["status"] != "ok" for r in records)
+        n_ranked = int(board["rank"].notna().sum())
         job.log.info(
-            "%d model x fold results, %d failed\n%s",
+            "%d model x fold results; %d of %d models ranked\n%s",
             len(records),
-            n_failed,
+            n_ranked,
+            len(board),
             board.to_string(index=False),
         )
+        summary = failure_summary(records)
+        if summary:
+            (job.log.error if n_ranked == 0 else job.log.warning)("%s", summary)
 
 
 if __name__ == "__main__" and "snakemake" in globals():

@@ -99,6 +99,10 @@ def fit_and_evaluate(
         except Exception as exc:
             if strict:
                 raise
+            # nothing of a failed fold counts: not metrics computed before the failure
+            # (the leaderboard ranks on status and metrics), nor partial predictions
+            predictions = None
+            record["metrics"] = dict.fromkeys(METRIC_NAMES, float("nan"))
             record["status"] = "failed"
             record["error"] = {
                 "type": type(exc).__name__,

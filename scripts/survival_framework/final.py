@@ -36,17 +36,30 @@ _log = logging.getLogger(__name__)
 
 
 def best_model(leaderboard: pd.DataFrame) -> str:
-    """Name of the first model of the leaderboard with a finite ``uno_c_mean``.
+    """Name of the best ranked model of the leaderboard (``rank`` 1).
+
+    Unranked models (no successful fold: an empty ``rank``) are never chosen, nor is a model
+    without a finite ``uno_c_mean`` or without successful folds (``n_folds``).
 
     Raises
     ------
     ValueError
-        If no model has a usable result (every fold failed).
+        If no model is ranked (every fold of every model failed).
     """
-    ok = leaderboard[np.isfinite(leaderboard["uno_c_mean"].to_numpy(float))]
-    ok = ok[ok["n_folds"] > 0] if "n_folds" in ok else ok
+    usable = np.isfinite(leaderboard["uno_c_mean"].to_numpy(float))
+    usable &= leaderboard["rank"].notna().to_numpy()
+    if "n_folds" in leaderboard:
+        usable &= (leaderboard["n_folds"] > 0).to_numpy()
+    ok = leaderboard[usable]
     if ok.empty:
-        raise ValueError("leaderboard has no model with a finite uno_c_mean (all folds failed)")
+        counts = leaderboard["n_failed"] if "n_failed" in leaderboard else ["?"] * len(leaderboard)
+        failed = ", ".join(
+            f"{m} ({n} failed)" for m, n in zip(leaderboard["model"], counts, strict=True)
+        )
+        raise ValueError(
+            "no model is ranked on the leaderboard: every cross-validation fit failed "
+            f"({failed}); their errors are in results/cv/<model>/fold_<k>/metrics.json"
+        )
     return str(ok.sort_values("rank", kind="stable")["model"].iloc[0])
 
 

@@ -19,17 +19,23 @@ The script's folder (hence this package) is on ``sys.path`` without help: Snakem
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 from .errors import InputValidationError
 from .log import setup_logging
-from .provenance import snakemake_provenance, utc_now, write_provenance
+from .provenance import sha256_file, snakemake_provenance, utc_now, write_provenance
 
-__all__ = ["RuleJob", "rule_job"]
+__all__ = ["INPUT_ERROR_STATUS", "RuleJob", "rule_job", "job_label", "error_line"]
+
+INPUT_ERROR_STATUS = 1
+"""Exit status of a job stopped by an :class:`~survival_framework.errors.InputValidationError`."""
 
 
 class RuleJob:
@@ -84,16 +90,99 @@ class RuleJob:
         write_provenance(record, self.smk.output.provenance)
 
 
+def job_label(smk: Any) -> str:
+    """``<rule>`` or ``<rule> <name>=<value>, ...`` (the job's wildcards)."""
+    wildcards = ", ".join(f"{k}={v}" for k, v in dict(smk.wildcards.items()).items())
+    return f"{smk.rule} {wildcards}" if wildcards else str(smk.rule)
+
+
+def error_line(exc: BaseException) -> str:
+    """``<ExceptionType>: <first line of the message>`` (the type alone without a message)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _attempt(smk: Any) -> int | None:
+    """Snakemake's attempt number of this job, if the profile passes it as the resource
+    ``attempt`` (``profiles/default``); None if unknown. The ``snakemake`` object of a
+    script carries no attempt number of its own."""
+    value = getattr(getattr(smk, "resources", None), "attempt", None)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _fingerprint(smk: Any) -> str:
+    """sha256 of what a deterministic input error depends on: rule, wildcards, params and
+    the content of every input file."""
+    files = {str(f): sha256_file(f) if Path(f).is_file() else None for f in smk.input}
+    key = {
+        "rule": str(smk.rule),
+        "wildcards": dict(smk.wildcards.items()),
+        "params": dict(smk.params.items()),
+        "inputs": files,
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _input_error_marker(log_path: str) -> Path:
+    """Where a job records its deterministic input error: beside its log."""
+    log = Path(log_path)
+    return log.with_name(f".{log.name}.input-error.json")
+
+
+def _repeated_input_error(smk: Any, log: logging.Logger, marker: Path) -> str | None:
+    """The message of the input error an earlier attempt of this job stopped with on the
+    same inputs, or None. On attempt 1 (or an unknown attempt) a marker left by an earlier
+    run is stale: it is removed and the job runs."""
+    attempt = _attempt(smk)
+    if attempt is None or attempt <= 1 or not marker.is_file():
+        marker.unlink(missing_ok=True)
+        return None
+    try:
+        recorded = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if recorded.get("fingerprint") != _fingerprint(smk):
+        return None
+    log.error(
+        "attempt %d: same inputs as attempt %s, which stopped with an input error; not "
+        "retried (a deterministic error; fix the input and rerun)",
+        attempt,
+        recorded.get("attempt"),
+    )
+    return str(recorded.get("message"))
+
+
+def _record_input_error(smk: Any, marker: Path, message: str) -> None:
+    """Record this job's input error for its retries (best effort: never hides the error)."""
+    record = {"attempt": _attempt(smk) or 1, "message": message, "fingerprint": _fingerprint(smk)}
+    with suppress(OSError):
+        marker.write_text(json.dumps(record), encoding="utf-8")
+
+
 @contextmanager
 def rule_job(smk: Any) -> Iterator[RuleJob]:
     """Run the body of a rule script as a job.
 
     On entry, sends log records, warnings and stderr to ``smk.log[0]`` and notes the
     start time. On success, writes ``smk.output.provenance`` (if declared) last, so a
-    result directory with a ``provenance.json`` is complete. An
-    :class:`~survival_framework.errors.InputValidationError` (the user's input to fix,
-    not a bug) ends the process with exit status 1 and one line, no traceback, in the log
-    and on the console; any other exception propagates with its traceback (to the log).
+    result directory with a ``provenance.json`` is complete.
+
+    On failure, the console (the original stderr; stderr itself goes to the log) gets one
+    line, so that Snakemake's report of the failed job is not the only message:
+
+    * an :class:`~survival_framework.errors.InputValidationError` (the user's input to
+      fix, not a bug) ends the process with exit status :data:`INPUT_ERROR_STATUS` and
+      the line ``InputValidationError: <message>``, in the log too, without a traceback.
+      The error is recorded beside the log; a retry of the job (attempt > 1, known from
+      the resource ``attempt`` that ``profiles/default`` sets) on the same inputs, params
+      and wildcards exits at once with the same status, without printing it again:
+      retrying a deterministic error cannot help, while a job killed for lack of memory
+      (which records nothing) is still retried;
+    * any other exception prints ``<rule> <wildcards>: <ExceptionType>: <first line of
+      the message> (full traceback: <log>)`` and propagates, its traceback to the log.
 
     Parameters
     ----------
@@ -104,12 +193,24 @@ def rule_job(smk: Any) -> Iterator[RuleJob]:
     ------
     RuleJob
     """
-    job = RuleJob(smk, setup_logging(smk.log[0]))
+    log_path = smk.log[0] if len(smk.log) else None
+    job = RuleJob(smk, setup_logging(log_path))
+    marker = _input_error_marker(log_path) if log_path else None
+    if marker is not None:
+        repeated = _repeated_input_error(smk, job.log, marker)
+        if repeated is not None:
+            job.log.error("InputValidationError: %s", repeated)
+            raise SystemExit(INPUT_ERROR_STATUS)
     try:
         yield job
+        job.finish()
     except InputValidationError as exc:
-        # stderr itself goes to the log (setup_logging): the console is the original one
         job.log.error("InputValidationError: %s", exc)
-        print(f"InputValidationError: {exc}", file=sys.__stderr__)
-        raise SystemExit(1) from None
-    job.finish()
+        print(f"InputValidationError: {exc}", file=sys.__stderr__, flush=True)
+        if marker is not None:
+            _record_input_error(smk, marker, str(exc))
+        raise SystemExit(INPUT_ERROR_STATUS) from None
+    except Exception as exc:
+        where = f" (full traceback: {log_path})" if log_path else ""
+        print(f"{job_label(smk)}: {error_line(exc)}{where}", file=sys.__stderr__, flush=True)
+        raise
