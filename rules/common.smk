@@ -140,6 +140,14 @@ def mem_mb_fit(wildcards, input, attempt):
     return int((1500 + 70 * input.size_mb) * attempt)
 
 
+def attempt_number(wildcards, attempt):
+    """Not a request: the attempt number (1, 2, ...), which a job script does not otherwise
+    know. With it, a retry of a job that stopped with an input error on the same inputs
+    exits at once, silently (survival_framework.job.rule_job); a job killed for lack of
+    memory is retried as usual. Executors pass on only the resources they know."""
+    return attempt
+
+
 def runtime_fit(wildcards, input, attempt):
     return int((20 + input.size_mb) * attempt)
 

@@ -33,6 +33,7 @@ rule validate_data:
         "../envs/survival.yaml"
     resources:
         mem_mb=mem_mb_validate,
+        attempt=attempt_number,
     params:
         duration_col=config["data"]["duration_col"],
         event_col=config["data"]["event_col"],

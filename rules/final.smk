@@ -86,6 +86,7 @@ rule predict_new_data:
         "../envs/survival.yaml"
     resources:
         mem_mb=mem_mb_fit,
+        attempt=attempt_number,
     params:
         times=config["predict"]["times"],
         batch_size=config["predict"]["batch_size"],

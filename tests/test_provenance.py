@@ -122,7 +122,10 @@ def test_rule_job_input_error_is_one_line_and_exit_1(fake_job):
 def test_rule_job_other_errors_propagate_without_provenance(fake_job):
     with pytest.raises(KeyError), rule_job(fake_job):
         raise KeyError("bug")
-    assert sys.__stderr__.getvalue() == ""
+    # one line on the console naming the error and the log with the traceback
+    assert (
+        sys.__stderr__.getvalue() == f"demo: KeyError: 'bug' (full traceback: {fake_job.log[0]})\n"
+    )
     assert not Path(fake_job.output.provenance).exists()
 
 

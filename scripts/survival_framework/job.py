@@ -103,9 +103,9 @@ def error_line(exc: BaseException) -> str:
 
 
 def _attempt(smk: Any) -> int | None:
-    """Snakemake's attempt number of this job, if the profile passes it as the resource
-    ``attempt`` (``profiles/default``); None if unknown. The ``snakemake`` object of a
-    script carries no attempt number of its own."""
+    """Snakemake's attempt number of this job, if its rule passes it as the resource
+    ``attempt`` (``attempt_number`` in rules/common.smk); None if unknown. The
+    ``snakemake`` object of a script carries no attempt number of its own."""
     value = getattr(getattr(smk, "resources", None), "attempt", None)
     try:
         return int(value)
@@ -177,7 +177,7 @@ def rule_job(smk: Any) -> Iterator[RuleJob]:
       fix, not a bug) ends the process with exit status :data:`INPUT_ERROR_STATUS` and
       the line ``InputValidationError: <message>``, in the log too, without a traceback.
       The error is recorded beside the log; a retry of the job (attempt > 1, known from
-      the resource ``attempt`` that ``profiles/default`` sets) on the same inputs, params
+      the resource ``attempt`` that rules/common.smk sets) on the same inputs, params
       and wildcards exits at once with the same status, without printing it again:
       retrying a deterministic error cannot help, while a job killed for lack of memory
       (which records nothing) is still retried;

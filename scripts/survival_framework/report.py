@@ -44,11 +44,19 @@ def _plt():
 
 
 def rounded_table(df: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
-    """Copy of ``df`` with float columns rounded (for display only)."""
+    """Copy of ``df`` with float columns rounded (for display only).
+
+    Integer columns that read back as float because a value is missing (``rank`` of an
+    unranked model, ``df`` of a failed test) are shown as integers with an empty cell.
+    """
     out = df.copy()
     for col in out.columns:
         if pd.api.types.is_float_dtype(out[col]):
-            out[col] = out[col].round(digits)
+            values = out[col].dropna()
+            if out[col].isna().any() and len(values) and (values == values.round()).all():
+                out[col] = out[col].astype("Int64")
+            else:
+                out[col] = out[col].round(digits)
     return out
 
 
@@ -154,10 +162,23 @@ def time_dependent_metrics(
     return pd.DataFrame(rows, columns=["model", "fold", "time", "auc", "brier"])
 
 
+def _nothing_to_plot(path: str | os.PathLike) -> None:
+    """A figure saying that every fit failed, instead of failing the report."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 2))
+    ax.text(0.5, 0.5, "no successful model x fold fit: nothing to plot", ha="center")
+    ax.set_axis_off()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def plot_time_dependent(td: pd.DataFrame, metric: str, path: str | os.PathLike) -> None:
     """Mean over folds (line) and fold range (band) of ``metric`` against time, per model."""
     plt = _plt()
     labels = {"auc": "cumulative/dynamic AUC(t)", "brier": "Brier score(t)"}
+    if td.empty:
+        _nothing_to_plot(path)
+        return
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for model, sub in td.groupby("model", sort=True):
         g = sub.groupby("time")[metric]
@@ -220,6 +241,9 @@ def calibration_table(
 def plot_calibration(cal: pd.DataFrame, path: str | os.PathLike) -> None:
     """Calibration curves (observed vs predicted survival), one panel per horizon."""
     plt = _plt()
+    if cal.empty:
+        _nothing_to_plot(path)
+        return
     horizons = sorted(cal["horizon"].unique())
     fig, axes = plt.subplots(1, len(horizons), figsize=(4.2 * len(horizons), 4.2), squeeze=False)
     for ax, h in zip(axes[0], horizons, strict=True):
