@@ -261,9 +261,29 @@ def report_cv_failures(fail_if_none_ok):
     logger.error(message)
 
 
+def retire_stale_summaries():
+    """After a failed run, a leaderboard older than (or missing some of) the fold results
+    it summarises is renamed *.stale.csv: never mistaken for the current one, and rebuilt
+    by the next run."""
+    fold_results = cv_metrics_inputs(None)
+    for summary in ("results/leaderboard.csv", "results/cv_metrics.csv"):
+        if not os.path.exists(summary):
+            continue
+        made = os.path.getmtime(summary)
+        stale = [p for p in fold_results if not os.path.exists(p) or os.path.getmtime(p) > made]
+        if stale:
+            moved = summary.removesuffix(".csv") + ".stale.csv"
+            os.replace(summary, moved)
+            logger.warning(
+                f"{summary} is older than {len(stale)} fold result(s) (e.g. {stale[0]}, "
+                f"missing or rewritten by this run); moved to {moved}"
+            )
+
+
 onsuccess:
     report_cv_failures(fail_if_none_ok=True)
 
 
 onerror:
     report_cv_failures(fail_if_none_ok=False)
+    retire_stale_summaries()
