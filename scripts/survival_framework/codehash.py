@@ -11,6 +11,7 @@ edited code. Standard library only: the Snakefile imports this module.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -51,8 +52,13 @@ def package_imports(path: str | os.PathLike, package_dir: Path = _PACKAGE_DIR) -
         Module files of the package, ``__init__.py`` included whenever anything of the
         package is imported (Python runs it first).
     """
-    path = Path(path)
-    in_package = path.resolve().parent == package_dir.resolve()
+    return set(_package_imports(Path(path).resolve(), Path(package_dir).resolve()))
+
+
+@functools.cache
+def _package_imports(path: Path, package_dir: Path) -> frozenset[Path]:
+    # cached: every rule's hash walks the same modules while the Snakefile is parsed
+    in_package = path.parent == package_dir
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(node, ast.Import):
@@ -76,7 +82,7 @@ def package_imports(path: str | os.PathLike, package_dir: Path = _PACKAGE_DIR) -
             module = _module_path(".".join(parts[:depth]), package_dir)
             if module is not None:
                 found.add(module)
-    return found
+    return frozenset(found)
 
 
 def import_closure(script: str | os.PathLike, package_dir: Path = _PACKAGE_DIR) -> list[Path]:
