@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -35,6 +38,31 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900)
         tail = f"{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{tail}")
     return proc
+
+
+@pytest.fixture
+def fake_job(tmp_path, monkeypatch):
+    """A ``snakemake`` object of a ``fit_model`` job (an input, a ``provenance`` output, a
+    log); the console (``sys.__stderr__``) captured, stderr and logging restored after."""
+    from snakemake.iocontainers import Namedlist
+
+    monkeypatch.setattr(sys, "stderr", sys.stderr)
+    monkeypatch.setattr(sys, "__stderr__", io.StringIO())  # the console
+    root = logging.getLogger()
+    handlers = root.handlers[:]
+    (tmp_path / "in.csv").write_text("a\n1\n")
+    yield SimpleNamespace(
+        rule="fit_model",
+        input=Namedlist(fromdict={"table": str(tmp_path / "in.csv")}),
+        output=Namedlist(fromdict={"provenance": str(tmp_path / "out/provenance.json")}),
+        params=Namedlist(fromdict={"seed": 3}),
+        wildcards=Namedlist(fromdict={"model": "rsf", "fold": "2"}),
+        resources=Namedlist(fromdict={"attempt": 1}),
+        log=[str(tmp_path / "job.log")],
+    )
+    for handler in set(root.handlers) - set(handlers):
+        handler.stream.close()  # the log file, opened by setup_logging
+    root.handlers[:] = handlers
 
 
 @pytest.fixture(scope="session")

@@ -8,13 +8,10 @@ and ``n_iter: 0`` is rejected by scikit-survival at fit time, ``coxnet`` with
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 import shutil
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -128,39 +125,17 @@ def test_failure_summary_names_each_failed_fit_with_its_first_error_line():
 # ------------------------------------------------------------------------- unit: rule_job
 
 
-@pytest.fixture
-def job_smk(tmp_path, monkeypatch):
-    """A ``snakemake`` object of a job; the console captured, stderr and logging restored."""
-    monkeypatch.setattr(sys, "stderr", sys.stderr)
-    monkeypatch.setattr(sys, "__stderr__", io.StringIO())  # the console
-    root = logging.getLogger()
-    handlers = root.handlers[:]
-    (tmp_path / "in.csv").write_text("a\n1\n")
-    yield SimpleNamespace(
-        rule="fit_model",
-        input=Namedlist(fromdict={"table": str(tmp_path / "in.csv")}),
-        output=Namedlist(fromdict={"provenance": str(tmp_path / "out/provenance.json")}),
-        params=Namedlist(fromdict={"seed": 3}),
-        wildcards=Namedlist(fromdict={"model": "rsf", "fold": "2"}),
-        resources=Namedlist(fromdict={"attempt": 1}),
-        log=[str(tmp_path / "job.log")],
-    )
-    for handler in set(root.handlers) - set(handlers):
-        handler.stream.close()  # the log file, opened by setup_logging
-    root.handlers[:] = handlers
-
-
 def _console() -> str:
     return sys.__stderr__.getvalue()
 
 
-def test_a_failing_job_prints_one_line_with_its_log(job_smk):
-    with pytest.raises(ZeroDivisionError), rule_job(job_smk):
+def test_a_failing_job_prints_one_line_with_its_log(fake_job):
+    with pytest.raises(ZeroDivisionError), rule_job(fake_job):
         raise ZeroDivisionError("division by zero\nmore detail")
-    log = job_smk.log[0]
+    log = fake_job.log[0]
     line = "fit_model model=rsf, fold=2: ZeroDivisionError: division by zero"
     assert _console() == f"{line} (full traceback: {log})\n"
-    assert not Path(job_smk.output.provenance).exists()
+    assert not Path(fake_job.output.provenance).exists()
 
 
 def _attempt(smk, attempt: int | None, error: Exception | None = None) -> int | None:
@@ -183,38 +158,38 @@ BAD = InputValidationError("in.csv", "bad value", column="a")
 MESSAGE = "InputValidationError: in.csv, column 'a': bad value"
 
 
-def test_input_error_is_not_rerun_by_a_retry_on_the_same_input(job_smk):
-    assert _attempt(job_smk, 1, BAD) == INPUT_ERROR_STATUS
+def test_input_error_is_not_rerun_by_a_retry_on_the_same_input(fake_job):
+    assert _attempt(fake_job, 1, BAD) == INPUT_ERROR_STATUS
     assert _console() == MESSAGE + "\n"
     # Snakemake's retry: exits at once, with the same status, silently; the log says why
     ran = []
-    job_smk.resources = Namedlist(fromdict={"attempt": 2})
-    with pytest.raises(SystemExit) as exit_, rule_job(job_smk):
+    fake_job.resources = Namedlist(fromdict={"attempt": 2})
+    with pytest.raises(SystemExit) as exit_, rule_job(fake_job):
         ran.append(True)
     sys.stderr.close()
     assert not ran and exit_.value.code == INPUT_ERROR_STATUS
     assert _console() == MESSAGE + "\n"
-    log = Path(job_smk.log[0]).read_text()
+    log = Path(fake_job.log[0]).read_text()
     assert "attempt 2: same inputs as attempt 1" in log and log.endswith(MESSAGE + "\n")
 
 
-def test_only_a_retry_on_the_same_input_after_an_input_error_is_skipped(job_smk):
-    assert _attempt(job_smk, 1, BAD) == INPUT_ERROR_STATUS
-    Path(job_smk.input.table).write_text("a\n2\n")  # the input changed: the retry runs
-    assert _attempt(job_smk, 2) is None
+def test_only_a_retry_on_the_same_input_after_an_input_error_is_skipped(fake_job):
+    assert _attempt(fake_job, 1, BAD) == INPUT_ERROR_STATUS
+    Path(fake_job.input.table).write_text("a\n2\n")  # the input changed: the retry runs
+    assert _attempt(fake_job, 2) is None
     # a new run (attempt 1) on the same input runs and prints the error again
-    assert _attempt(job_smk, 1, BAD) == _attempt(job_smk, 1, BAD) == INPUT_ERROR_STATUS
+    assert _attempt(fake_job, 1, BAD) == _attempt(fake_job, 1, BAD) == INPUT_ERROR_STATUS
     assert _console().count(MESSAGE) == 3
     # other parameters: the retry runs
-    job_smk.params = Namedlist(fromdict={"seed": 4})
-    assert _attempt(job_smk, 2) is None
+    fake_job.params = Namedlist(fromdict={"seed": 4})
+    assert _attempt(fake_job, 2) is None
     # a failure that records nothing (a bug, memory), then a retry: it runs
     with pytest.raises(MemoryError):
-        _attempt(job_smk, 1, MemoryError("out of memory"))
-    assert _attempt(job_smk, 2, BAD) == INPUT_ERROR_STATUS
+        _attempt(fake_job, 1, MemoryError("out of memory"))
+    assert _attempt(fake_job, 2, BAD) == INPUT_ERROR_STATUS
     assert _console().count(MESSAGE) == 4
     # without the attempt number (no profile), every attempt runs and prints
-    assert _attempt(job_smk, None, BAD) == _attempt(job_smk, None, BAD) == INPUT_ERROR_STATUS
+    assert _attempt(fake_job, None, BAD) == _attempt(fake_job, None, BAD) == INPUT_ERROR_STATUS
     assert _console().count(MESSAGE) == 6
 
 

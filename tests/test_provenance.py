@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import logging
 import re
 import shutil
 import sys
 from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -68,27 +65,6 @@ def test_build_provenance_fields(tmp_path):
     json.dumps(rec)  # serialisable
 
 
-@pytest.fixture
-def fake_job(tmp_path, monkeypatch):
-    """A ``snakemake`` object of a job with a ``provenance`` output; stderr and logging restored."""
-    monkeypatch.setattr(sys, "stderr", sys.stderr)
-    monkeypatch.setattr(sys, "__stderr__", io.StringIO())  # the console
-    root = logging.getLogger()
-    handlers = root.handlers[:]
-    (tmp_path / "in.csv").write_text("a\n1\n")
-    yield SimpleNamespace(
-        rule="demo",
-        input=Namedlist(fromdict={"table": str(tmp_path / "in.csv")}),
-        output=Namedlist(fromdict={"provenance": str(tmp_path / "out/provenance.json")}),
-        params=Namedlist(fromdict={"seed": 3}),
-        wildcards=Namedlist(),
-        log=[str(tmp_path / "job.log")],
-    )
-    for handler in set(root.handlers) - set(handlers):
-        handler.stream.close()  # the log file, opened by setup_logging
-    root.handlers[:] = handlers
-
-
 def test_rule_job_writes_provenance_last(fake_job):
     with rule_job(fake_job) as job:
         job.log.info("working")
@@ -96,7 +72,7 @@ def test_rule_job_writes_provenance_last(fake_job):
         record = job.provenance(extra={"n": 1})
     written = json.loads(Path(fake_job.output.provenance).read_text())
     assert written == json.loads(json.dumps(record))
-    assert written["rule"] == "demo" and written["seed"] == 3 and written["n"] == 1
+    assert written["rule"] == "fit_model" and written["seed"] == 3 and written["n"] == 1
     assert written["inputs"]["table"]["bytes"] == 4
     assert "working" in Path(fake_job.log[0]).read_text()
 
@@ -124,7 +100,8 @@ def test_rule_job_other_errors_propagate_without_provenance(fake_job):
         raise KeyError("bug")
     # one line on the console naming the error and the log with the traceback
     assert (
-        sys.__stderr__.getvalue() == f"demo: KeyError: 'bug' (full traceback: {fake_job.log[0]})\n"
+        sys.__stderr__.getvalue()
+        == f"fit_model model=rsf, fold=2: KeyError: 'bug' (full traceback: {fake_job.log[0]})\n"
     )
     assert not Path(fake_job.output.provenance).exists()
 
