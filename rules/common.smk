@@ -15,6 +15,7 @@ from survival_framework.codehash import code_hash  # noqa: E402
 from survival_framework.configcheck import (  # noqa: E402
     ConfigError,
     check_config,
+    check_predict_model,
     check_settings,
     model_settings,
     schema_errors,
@@ -42,13 +43,7 @@ def check_configuration():
     validate(config, schema=str(SCHEMA))  # fills in the defaults
     check_settings(config)
     config["models"] = model_settings(config.get("models"), REGISTRY)
-    wanted = config["predict"]["model"]
-    enabled = [m for m, spec in config["models"].items() if spec["enabled"]]
-    if wanted != "best" and wanted not in enabled:
-        raise ConfigError(
-            f"config: predict.model {wanted!r} is not an enabled model; use 'best' or one of "
-            + ", ".join(enabled)
-        )
+    check_predict_model(config)
 
 
 try:

@@ -20,6 +20,7 @@ from .modelspec import check_params
 __all__ = [
     "ConfigError",
     "check_config",
+    "check_predict_model",
     "check_settings",
     "model_settings",
     "schema_errors",
@@ -204,4 +205,21 @@ def check_settings(config: Mapping[str, Any]) -> None:
             f"config: sample_size {config['sample_size']} is too small for cv.n_folds "
             f"{cv['n_folds']} x cv.min_rows_per_fold {cv['min_rows_per_fold']} "
             f"(needs at least {needed} rows)"
+        )
+
+
+def check_predict_model(config: Mapping[str, Any]) -> None:
+    """``predict.model`` must be ``best`` or an enabled model (after :func:`model_settings`).
+
+    Raises
+    ------
+    ConfigError
+        Naming the value and the valid choices.
+    """
+    wanted = config["predict"]["model"]
+    enabled = [m for m, spec in config["models"].items() if spec["enabled"]]
+    if wanted != "best" and wanted not in enabled:
+        raise ConfigError(
+            f"config: predict.model {wanted!r} is not an enabled model; use 'best' or one of "
+            + ", ".join(enabled)
         )
