@@ -1,26 +1,84 @@
-"""Concordance indices in O(n log n + n * block): scikit-survival's estimators, vectorised.
+"""Concordance indices in O(n log n): scikit-survival's estimators, vectorised.
 
 ``sksurv.metrics.concordance_index_censored`` and ``concordance_index_ipcw`` build a boolean
-mask over all test rows for every event (O(n^2) work in a Python loop): 5-12 s per call at
-57,000 test rows, more than fitting a Cox model. The counts they need are "how many rows
-later in time have a lower (or tied) risk", which sorted arrays answer with
-``numpy.searchsorted``. The definitions are exactly scikit-survival's: comparable pairs
-(event i, any j with t_j > t_i, or censored j with t_j == t_i), risk ties within
-``tied_tol`` counted as 1/2, IPCW weights ``1 / G(t_i)^2`` from the training data's
-Kaplan-Meier censoring distribution, truncated at ``tau``. ``tests/test_performance.py``
-checks equality with scikit-survival on random data with tied times and tied risks.
+mask over all test rows for every event (O(n^2) work in a Python loop). The counts they
+need are, for each event ``i``, "how many rows comparable with ``i`` have a lower risk, and
+how many a tied one". With the rows sorted by time, the rows comparable with ``i`` are a
+suffix of the order (every later time, plus the censored rows at ``i``'s own time), so each
+count is a range query "how many values below a threshold among positions >= start". A
+wavelet matrix over the risk ranks answers all of them together in ``ceil(log2 n)`` numpy
+passes of O(n) each (Claude, Navarro and Ordonez 2015, "The wavelet matrix"), with O(n)
+memory.
+
+The definitions are exactly scikit-survival's: comparable pairs (event i, any j with
+t_j > t_i, or censored j with t_j == t_i), risk ties within ``tied_tol`` counted as 1/2,
+IPCW weights ``1 / G(t_i)^2`` from the training data's Kaplan-Meier censoring distribution,
+truncated at ``tau``. Both functions return scikit-survival's tuple ``(cindex, concordant,
+discordant, tied_risk, tied_time)`` and reject what it rejects.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from sksurv.exceptions import NoComparablePairException
-from sksurv.nonparametric import CensoringDistributionEstimator
-from sksurv.util import check_y_survival
+from sklearn.utils.validation import check_array, check_consistent_length
 
-__all__ = ["weighted_concordance", "harrell_concordance", "uno_concordance"]
+from .kaplan_meier import CensoringDistribution, censoring_distribution
+from .outcome import check_estimate_1d, check_y_survival
 
-_BLOCK = 1024
+__all__ = [
+    "NoComparablePairError",
+    "count_below_in_suffix",
+    "weighted_concordance",
+    "concordance_index_censored",
+    "concordance_index_ipcw",
+]
+
+
+class NoComparablePairError(ValueError):
+    """No pair of rows is comparable (scikit-survival's ``NoComparablePairException``)."""
+
+
+def count_below_in_suffix(
+    values: np.ndarray, start: np.ndarray, threshold: np.ndarray
+) -> np.ndarray:
+    """For each query ``q``: ``#{j >= start[q] : values[j] < threshold[q]}``.
+
+    Parameters
+    ----------
+    values : ndarray of int, shape (n,)
+        Non-negative integers below ``n`` (e.g. ranks), ``n < 2**31``.
+    start : ndarray of int, shape (n_queries,)
+        First position of each query's range (the range ends at ``n``).
+    threshold : ndarray of int, shape (n_queries,)
+        Values strictly below it are counted; at most ``n``.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_queries,)
+    """
+    # int32 throughout: half the memory traffic of int64 in these memory-bound passes
+    cur = np.asarray(values, dtype=np.int32)
+    n = cur.shape[0]
+    threshold = np.asarray(threshold, dtype=np.int32)
+    lo = np.asarray(start, dtype=np.int32).copy()
+    hi = np.full_like(lo, n)
+    count = np.zeros(lo.shape[0], dtype=np.int64)
+    zeros_before = np.zeros(n + 1, dtype=np.int32)
+    for level in range(max(1, n.bit_length()) - 1, -1, -1):
+        is_zero = ((cur >> level) & 1) == 0
+        np.cumsum(is_zero, out=zeros_before[1:])
+        n_zeros = zeros_before[n]
+        z_lo, z_hi = zeros_before[lo], zeros_before[hi]
+        one = ((threshold >> level) & 1).astype(bool)
+        # the threshold has a 1 here: values with a 0 (and the same higher bits) are below it
+        count += (z_hi - z_lo) * one
+        # follow the threshold's bit: zeros keep their rank among zeros, ones go after them
+        lo = np.where(one, n_zeros + lo - z_lo, z_lo)
+        hi = np.where(one, n_zeros + hi - z_hi, z_hi)
+        # next level: a stable partition, zeros first (the wavelet matrix layout);
+        # np.compress is ~5x faster than boolean indexing here
+        cur = np.concatenate([np.compress(is_zero, cur), np.compress(~is_zero, cur)])
+    return count
 
 
 def weighted_concordance(
@@ -29,30 +87,29 @@ def weighted_concordance(
     estimate: np.ndarray,
     weights: np.ndarray,
     tied_tol: float = 1e-8,
-) -> float:
+) -> tuple[float, int, int, int, int]:
     """Weighted concordance index, as scikit-survival's ``_estimate_concordance_index``.
 
     Parameters
     ----------
-    event : ndarray of shape (n,)
-        Event indicator.
-    time : ndarray of shape (n,)
-        Event or censoring times.
-    estimate : ndarray of shape (n,)
-        Risk scores (higher = earlier event).
-    weights : ndarray of shape (n,)
+    event : ndarray of bool, shape (n,)
+    time : ndarray, shape (n,)
+    estimate : ndarray, shape (n,)
+        Risk scores (higher = earlier event), finite.
+    weights : ndarray, shape (n,)
         Weight of each row when it is the earlier (event) member of a pair.
     tied_tol : float
         Risk scores closer than this are ties (counted 1/2).
 
     Returns
     -------
-    float
-        The concordance index.
+    cindex : float
+    concordant, discordant, tied_risk, tied_time : int
+        Pair counts, as scikit-survival's.
 
     Raises
     ------
-    NoComparablePairException
+    NoComparablePairError
         If no pair is comparable.
     """
     event = np.asarray(event).astype(bool)
@@ -62,71 +119,115 @@ def weighted_concordance(
     n = len(time)
     # time ascending; within equal times events first, so the rows comparable with an event
     # are exactly the positions from the end of its time's events onwards
-    order = np.lexsort((~event, time))
-    t, e, s, w = time[order], event[order], est[order], weights[order]
+    # (quicksort by time, then by tie group and event: ~3x faster than np.lexsort)
+    order = np.argsort(time + 0.0)  # + 0.0 makes -0.0 equal to 0.0
+    t = time[order]
     new_time = np.r_[True, t[1:] != t[:-1]]
     group = np.cumsum(new_time) - 1
+    order = order[np.argsort(2 * group + ~event[order])]
+    e, s, w = event[order], est[order], weights[order]
     group_start = np.flatnonzero(new_time)
-    events_per_group = np.bincount(group, weights=e, minlength=len(group_start)).astype(int)
+    group_size = np.diff(np.r_[group_start, n])
+    events_per_group = np.bincount(group, weights=e, minlength=len(group_start)).astype(np.int64)
     first_comparable = (group_start + events_per_group)[group]
     # scikit-survival skips a final group made of the last row alone (it has no partner)
-    query = np.flatnonzero(e & (group_start[group] < n - 1))
+    in_loop = group_start < n - 1
+    query = np.flatnonzero(e & in_loop[group])
     if query.size == 0:
-        raise NoComparablePairException(
+        raise NoComparablePairError(
             "Data has no comparable pairs, cannot estimate concordance index."
         )
-    query = query[w[query] != 0]  # zero-weight events add nothing to either sum
+    censored = group_size - events_per_group
+    tied_time = int(np.sum((events_per_group * censored)[in_loop]))
     start = first_comparable[query]
-    lower, upper = s[query] - tied_tol, s[query] + tied_tol
-    n_less = np.zeros(query.size)  # comparable rows with est < est_i - tol (concordant)
-    n_tied = np.zeros(query.size)  # comparable rows with |est - est_i| <= tol
-    block_of = start // _BLOCK
-    n_blocks = (n + _BLOCK - 1) // _BLOCK
-    later = np.empty(0)  # sorted estimates of all rows in blocks after the current one
-    for b in range(n_blocks - 1, -1, -1):
-        lo, hi = b * _BLOCK, min((b + 1) * _BLOCK, n)
-        sel = np.flatnonzero(block_of == b)
-        if sel.size:
-            below = np.searchsorted(later, lower[sel], side="left")
-            n_less[sel] += below
-            n_tied[sel] += np.searchsorted(later, upper[sel], side="right") - below
-            pos = np.arange(lo, hi)
-            inside = pos[None, :] >= start[sel, None]
-            blk = s[lo:hi][None, :]
-            less = blk < lower[sel, None]
-            tied = (blk >= lower[sel, None]) & (blk <= upper[sel, None])
-            n_less[sel] += (inside & less).sum(axis=1)
-            n_tied[sel] += (inside & tied).sum(axis=1)
-        later = np.sort(np.concatenate([later, s[lo:hi]]))
+    # ranks of the risk scores: "s_j < x" <=> "rank_j < number of scores below x"
+    by_score = np.argsort(s)  # any order of equal scores gives the same counts
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_score] = np.arange(n)
+    sorted_s = s[by_score]
+    # thresholds looked up for the sorted scores (sorted needles: a fast search), then per row
+    below = np.searchsorted(sorted_s, sorted_s - tied_tol, side="left")[rank[query]]
+    up_to = np.searchsorted(sorted_s, sorted_s + tied_tol, side="right")[rank[query]]
+    # only a row with another score within tied_tol anywhere can have tied partners
+    maybe_tied = np.flatnonzero(up_to - below > 1)
+    counts = count_below_in_suffix(
+        rank, np.r_[start, start[maybe_tied]], np.r_[below, up_to[maybe_tied]]
+    )
+    n_less = counts[: query.size]  # comparable rows with est < est_i - tol (concordant)
+    n_tied = np.zeros(query.size, dtype=np.int64)  # comparable rows with |est - est_i| <= tol
+    n_tied[maybe_tied] = counts[query.size :] - n_less[maybe_tied]
+    n_comparable = n - start
     wq = w[query]
     numerator = np.sum(wq * n_less) + 0.5 * np.sum(wq * n_tied)
-    denominator = np.sum(wq * (n - start))
-    return float(numerator / denominator) if denominator > 0 else float("nan")
+    denominator = np.sum(wq * n_comparable)
+    cindex = float(numerator / denominator) if denominator > 0 else float("nan")
+    concordant = int(n_less.sum())
+    tied_risk = int(n_tied.sum())
+    discordant = int(n_comparable.sum()) - concordant - tied_risk
+    return cindex, concordant, discordant, tied_risk, tied_time
 
 
-def harrell_concordance(
-    event: np.ndarray, time: np.ndarray, estimate: np.ndarray, tied_tol: float = 1e-8
-) -> float:
-    """Harrell's concordance index (``sksurv.metrics.concordance_index_censored``)."""
-    event = np.asarray(event).astype(bool)
-    if not event.any():
+def concordance_index_censored(
+    event_indicator: np.ndarray,
+    event_time: np.ndarray,
+    estimate: np.ndarray,
+    tied_tol: float = 1e-8,
+) -> tuple[float, int, int, int, int]:
+    """Harrell's concordance index (``sksurv.metrics.concordance_index_censored``).
+
+    Returns
+    -------
+    cindex : float
+    concordant, discordant, tied_risk, tied_time : int
+
+    Raises
+    ------
+    ValueError
+        On inputs scikit-survival rejects (lengths, NaN/inf, non-boolean events, fewer
+        than two rows, no event); :class:`NoComparablePairError` without comparable pairs.
+    """
+    check_consistent_length(event_indicator, event_time, estimate)
+    event_indicator = check_array(event_indicator, ensure_2d=False, input_name="event_indicator")
+    event_time = check_array(event_time, ensure_2d=False, input_name="event_time")
+    estimate = check_estimate_1d(estimate, event_time)
+    if not np.issubdtype(event_indicator.dtype, np.bool_):
+        raise ValueError(
+            "only boolean arrays are supported as class labels for survival analysis, "
+            f"got {event_indicator.dtype}"
+        )
+    if len(event_time) < 2:
+        raise ValueError("Need a minimum of two samples")
+    if not event_indicator.any():
         raise ValueError("All samples are censored")
-    return weighted_concordance(event, time, estimate, np.ones(len(event)), tied_tol)
+    return weighted_concordance(
+        event_indicator, event_time, estimate, np.ones(len(estimate)), tied_tol
+    )
 
 
-def uno_concordance(
-    survival_train: np.ndarray,
+def concordance_index_ipcw(
+    survival_train: np.ndarray | CensoringDistribution,
     survival_test: np.ndarray,
     estimate: np.ndarray,
     tau: float | None = None,
     tied_tol: float = 1e-8,
-) -> float:
-    """Uno's IPCW concordance index (``sksurv.metrics.concordance_index_ipcw``)."""
+) -> tuple[float, int, int, int, int]:
+    """Uno's IPCW concordance index (``sksurv.metrics.concordance_index_ipcw``).
+
+    Returns
+    -------
+    cindex : float
+    concordant, discordant, tied_risk, tied_time : int
+
+    Raises
+    ------
+    ValueError
+        On inputs scikit-survival rejects, or if the censoring distribution is zero at a
+        test event time (before ``tau``) or a test event lies beyond the training times.
+    """
     test_event, test_time = check_y_survival(survival_test)
     mask = test_time < tau if tau is not None else np.ones(len(test_time), dtype=bool)
-    cens = CensoringDistributionEstimator().fit(survival_train)
-    ipcw = np.zeros(len(test_time))
+    estimate = check_estimate_1d(estimate, test_time)
+    cens = censoring_distribution(survival_train)
+    ipcw = np.zeros(estimate.shape[0])
     ipcw[mask] = cens.predict_ipcw(survival_test[mask])
-    return weighted_concordance(
-        test_event, test_time, np.asarray(estimate, float), np.square(ipcw), tied_tol
-    )
+    return weighted_concordance(test_event, test_time, estimate, np.square(ipcw), tied_tol)

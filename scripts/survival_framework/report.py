@@ -143,7 +143,8 @@ def time_dependent_metrics(
     pandas.DataFrame
         Columns ``model, fold, time, auc, brier``.
     """
-    from sksurv.metrics import brier_score, cumulative_dynamic_auc
+    from .kaplan_meier import CensoringDistribution
+    from .time_dependent import brier_score, cumulative_dynamic_auc
 
     times = np.asarray(times, float)
     cols = [prediction_column(t) for t in times]
@@ -151,12 +152,12 @@ def time_dependent_metrics(
     for model, fold, pred in predictions:
         if pred.empty:
             continue
-        y_train = to_structured(train_event[fold], train_time[fold])
+        cens = CensoringDistribution(to_structured(train_event[fold], train_time[fold]))
         y_test = to_structured(pred[event_col].to_numpy(), pred[duration_col].to_numpy(float))
         y_eval = censor_after(y_test, float(times.max()))
         surv = pred[cols].to_numpy(float)
-        auc, _ = cumulative_dynamic_auc(y_train, y_eval, 1.0 - surv, times)
-        _, brier = brier_score(y_train, y_eval, surv, times)
+        auc, _ = cumulative_dynamic_auc(cens, y_eval, 1.0 - surv, times)
+        _, brier = brier_score(cens, y_eval, surv, times)
         for t, a, b in zip(times, auc, brier, strict=True):
             rows.append((model, fold, float(t), float(a), float(b)))
     return pd.DataFrame(rows, columns=["model", "fold", "time", "auc", "brier"])
@@ -195,7 +196,7 @@ def plot_time_dependent(td: pd.DataFrame, metric: str, path: str | os.PathLike) 
 
 
 def _km_at(time: np.ndarray, event: np.ndarray, t: float) -> float:
-    from sksurv.nonparametric import kaplan_meier_estimator
+    from .kaplan_meier import kaplan_meier_estimator
 
     if len(time) == 0 or not np.any(event):
         return 1.0 if len(time) else np.nan
