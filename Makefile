@@ -7,7 +7,7 @@ PIP    := $(BIN)/python -m pip install -q --disable-pip-version-check
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: venv venv-dev run dryrun test test-unit test-workflow test-spark test-slurm lint format \
-        report predict docs bench bench-etl bench-cv data-production clean
+        report predict docs bench bench-etl bench-cv bench-scale data-production clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -79,7 +79,14 @@ bench-etl: venv-dev
 bench-cv: venv-dev data-production
 	$(BIN)/python scripts/bench/bench_cv.py
 
-bench: bench-etl bench-cv            ## long benchmarks (not part of make test)
+# Scale benchmark (~2-3 h on 2 cores): everything `rule all` makes at each size, --cores 2,
+# then the Spark ETL at 10M -> docs/bench/scale.csv, scale_jobs.csv, scale_memory.csv
+BENCH_SCALE_ROWS ?= 287000 1000000 10000000
+BENCH_SCALE_SPARK_ROWS ?= 10000000
+bench-scale: venv-dev
+	$(BIN)/python scripts/bench/bench_scale.py --rows $(BENCH_SCALE_ROWS) --spark-rows $(BENCH_SCALE_SPARK_ROWS)
+
+bench: bench-etl bench-cv bench-scale  ## long benchmarks (not part of make test)
 
 data-production: venv                ## the 287,000-row synthetic production table
 	$(BIN)/snakemake --cores 1 resources/synthetic/survival_287000.parquet

@@ -131,6 +131,8 @@ rule plot_time_dependent_metrics:
         ),
     log:
         "logs/report/plot_time_dependent_metrics.log",
+    benchmark:
+        "benchmarks/report/plot_time_dependent_metrics.tsv"
     conda:
         "../envs/survival.yaml"
     params:

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from survival_framework.contract import FOLD_COL, ROW_COL
+from survival_framework.contract import FOLD_COL, ROW_COL, prediction_column
 from survival_framework.io import read_json, read_table, write_csv
 from survival_framework.job import rule_job
 from survival_framework.report import (
@@ -27,26 +27,42 @@ def main(smk) -> None:
         fold_of_row = folds.reindex(clean[ROW_COL]).to_numpy()
         train_time = {k: clean[dur].to_numpy()[fold_of_row != k] for k in np.unique(fold_of_row)}
         train_event = {k: clean[ev].to_numpy()[fold_of_row != k] for k in np.unique(fold_of_row)}
-        preds = []
+        idx = sorted({int(round(q * (len(times) - 1))) for q in p.horizon_quantiles})
+        horizons = [times[i] for i in idx]
+        horizon_cols = [prediction_column(h) for h in horizons]
+        by_model: dict[str, list[tuple[int, str]]] = {}
         for path in smk.input.predictions:
             model, fold = Path(path).parts[-3], int(Path(path).parts[-2].removeprefix("fold_"))
-            preds.append((model, fold, read_table(path)))
-        td = time_dependent_metrics(preds, train_time, train_event, times, dur, ev)
+            by_model.setdefault(model, []).append((fold, path))
+        # one fold's predictions in memory at a time, plus one model's pooled horizon
+        # columns for its calibration (at 10M rows all predictions together are ~10 GB)
+        tds, cals = [], []
+        for model, items in by_model.items():
+            pooled = []
+            for fold, path in items:
+                pred = read_table(path)
+                tds.append(
+                    time_dependent_metrics(
+                        [(model, fold, pred)], train_time, train_event, times, dur, ev
+                    )
+                )
+                pooled.append(pred[[dur, ev, *horizon_cols]] if len(pred) else pred.iloc[:0])
+                del pred
+            pooled = pd.concat(pooled, ignore_index=True)
+            cals.append(
+                calibration_table({model: pooled}, horizons, dur, ev, n_bins=p.calibration_bins)
+            )
+            del pooled
+        td = pd.concat(tds, ignore_index=True)
         write_csv(td, smk.output.table)
         plot_time_dependent(td, "auc", smk.output.auc)
         plot_time_dependent(td, "brier", smk.output.brier)
-        idx = sorted({int(round(q * (len(times) - 1))) for q in p.horizon_quantiles})
-        horizons = [times[i] for i in idx]
-        pooled = {}
-        for model, _, df in preds:
-            pooled.setdefault(model, []).append(df)
-        pooled = {m: pd.concat(dfs, ignore_index=True) for m, dfs in pooled.items()}
-        cal = calibration_table(pooled, horizons, dur, ev, n_bins=p.calibration_bins)
+        cal = pd.concat(cals, ignore_index=True)
         write_csv(cal, smk.output.calibration_table)
         plot_calibration(cal, smk.output.calibration)
         job.log.info(
             "time-dependent metrics of %d model x fold predictions; horizons %s",
-            len(preds),
+            len(smk.input.predictions),
             horizons,
         )
 
