@@ -400,7 +400,7 @@ class RandomSurvivalForest(_SurvivalEstimator):
 
 
 class WeibullAFT(_SurvivalEstimator):
-    """Weibull accelerated failure time model (lifelines ``WeibullAFTFitter``).
+    """Weibull accelerated failure time model (lifelines ``WeibullAFTFitter``'s objective).
 
     ``S(t | x) = exp(-(t / lambda(x)) ** rho)`` with ``log lambda(x) = b0 + x'b``; the risk
     score is ``-log lambda(x)`` (shorter expected time = higher risk). Predictions are
@@ -412,26 +412,49 @@ class WeibullAFT(_SurvivalEstimator):
         L2 (elastic-net with ``l1_ratio``) penalty, as in lifelines.
     l1_ratio : float
         Elastic-net mixing of the penalty.
+    solver : {"numpy", "lifelines"}
+        ``"numpy"`` (default): lifelines' penalised objective minimised by chunked
+        Newton-Raphson (:func:`.weibull.fit_weibull_aft`; memory ``O(n x p)``, the given
+        ``X`` plus row-chunk temporaries; same parameters to the solver tolerance,
+        zero-variance columns get coefficient 0). ``"lifelines"``: ``WeibullAFTFitter``
+        itself (about 3 KB per row at 50 features; its fitter is kept as ``model_``).
     """
 
-    def __init__(self, penalizer: float = 0.01, l1_ratio: float = 0.0):
+    def __init__(
+        self,
+        penalizer: float = 0.01,
+        l1_ratio: float = 0.0,
+        solver: Literal["numpy", "lifelines"] = "numpy",
+    ):
         self.penalizer = penalizer
         self.l1_ratio = l1_ratio
+        self.solver = solver
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> WeibullAFT:
-        from lifelines import WeibullAFTFitter
-
         X = np.asarray(X, dtype=float)
         event, time = survival_arrays(y)
-        cols = [f"x{i}" for i in range(X.shape[1])]
-        df = pd.DataFrame(X, columns=cols)
-        df["_T"], df["_E"] = time, event.astype(int)
-        self.model_ = WeibullAFTFitter(penalizer=self.penalizer, l1_ratio=self.l1_ratio)
-        self.model_.fit(df, duration_col="_T", event_col="_E")
-        lam = self.model_.params_.loc["lambda_"]
-        self.coef_ = lam[cols].to_numpy(dtype=float)
-        self.intercept_ = float(lam["Intercept"])
-        self.rho_ = float(np.exp(self.model_.params_.loc["rho_"]["Intercept"]))
+        if self.solver == "numpy":
+            from .weibull import fit_weibull_aft
+
+            result = fit_weibull_aft(X, time, event, self.penalizer, self.l1_ratio)
+            self.coef_ = result.coef
+            self.intercept_ = result.intercept
+            self.rho_ = float(np.exp(result.log_rho))
+            self.n_iter_ = result.n_iter
+        elif self.solver == "lifelines":
+            from lifelines import WeibullAFTFitter
+
+            cols = [f"x{i}" for i in range(X.shape[1])]
+            df = pd.DataFrame(X, columns=cols)
+            df["_T"], df["_E"] = time, event.astype(int)
+            self.model_ = WeibullAFTFitter(penalizer=self.penalizer, l1_ratio=self.l1_ratio)
+            self.model_.fit(df, duration_col="_T", event_col="_E")
+            lam = self.model_.params_.loc["lambda_"]
+            self.coef_ = lam[cols].to_numpy(dtype=float)
+            self.intercept_ = float(lam["Intercept"])
+            self.rho_ = float(np.exp(self.model_.params_.loc["rho_"]["Intercept"]))
+        else:
+            raise ValueError(f"solver must be 'numpy' or 'lifelines', got {self.solver!r}")
         return self
 
     def _log_lambda(self, X: np.ndarray) -> np.ndarray:
