@@ -131,6 +131,9 @@ def read_fold(
     keys = (
         small.select(list(key_columns)).to_pandas() if key_columns else pd.DataFrame(index=range(n))
     )
+    del small
+    # Arrow's allocator keeps freed column buffers for reuse; nothing else is read here
+    pa.default_memory_pool().release_unused()
     return FoldArrays(X=X, time=time, event=event, keys=keys, features=features)
 
 
