@@ -19,9 +19,13 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["FoldArrays", "read_fold"]
 
@@ -113,7 +117,6 @@ def read_fold(
     boolean feature columns are cast to ``dtype`` exactly as numpy casts them.
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(path)
@@ -123,10 +126,10 @@ def read_fold(
     for j, col in enumerate(features):
         # via float64 and numpy's cast, so a float32 matrix holds exactly the values that
         # ``float64_matrix.astype(np.float32)`` (what scikit-learn and XGBoost do) would
-        X[:, j] = _column_to_numpy(pf.read(columns=[col]).column(0), np.float64, pa, pc)
+        X[:, j] = _column_to_numpy(pf.read(columns=[col]).column(0))
     small = pf.read(columns=list(dict.fromkeys([duration_col, event_col, *key_columns])))
-    time = _column_to_numpy(small.column(duration_col), np.float64, pa, pc)
-    event = _column_to_numpy(small.column(event_col), np.float64, pa, pc).astype(bool)
+    time = _column_to_numpy(small.column(duration_col))
+    event = _column_to_numpy(small.column(event_col)).astype(bool)
     # keys through pandas' own conversion, so predictions.parquet keeps their exact dtypes
     keys = (
         small.select(list(key_columns)).to_pandas() if key_columns else pd.DataFrame(index=range(n))
@@ -137,11 +140,13 @@ def read_fold(
     return FoldArrays(X=X, time=time, event=event, keys=keys, features=features)
 
 
-def _column_to_numpy(column, dtype, pa, pc) -> np.ndarray:
-    """One Arrow column as a 1-D numpy array of ``dtype`` (nulls as NaN)."""
-    target = pa.from_numpy_dtype(np.dtype(dtype))
-    if column.type != target:
-        column = pc.cast(column, target)
+def _column_to_numpy(column: pa.ChunkedArray) -> np.ndarray:
+    """One Arrow column as a 1-D float64 numpy array (nulls as NaN)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column.type != pa.float64():
+        column = pc.cast(column, pa.float64())
     if column.null_count:
         column = pc.fill_null(column, float("nan"))
     # one chunk per row group; concatenating the numpy pieces is the only copy
