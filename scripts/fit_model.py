@@ -1,12 +1,14 @@
 """Fit one model on one fold; write metrics.json and predictions.parquet."""
 
 import numpy as np
+import pandas as pd
 
 from survival_framework.contract import ROW_COL
 from survival_framework.cv import fit_and_evaluate
-from survival_framework.io import read_json, read_table, write_json, write_parquet
+from survival_framework.io import read_json, write_json, write_parquet
 from survival_framework.job import rule_job
-from survival_framework.models import model_seed
+from survival_framework.matrix import read_fold
+from survival_framework.models import model_input_dtype, model_seed
 from survival_framework.preprocess import output_columns
 from survival_framework.provenance import sha256_arrays
 
@@ -20,17 +22,21 @@ def main(smk) -> None:
         grid = read_json(smk.input.grid)
         features = output_columns(read_json(smk.input.preprocessor))
         keys = [ROW_COL] + ([id_col] if id_col else []) + [dur, ev]
-        train = read_table(smk.input.train, columns=[ROW_COL, dur, ev, *features])
-        test = read_table(smk.input.test, columns=[*keys, *features])
-        train_rows = train.pop(ROW_COL).to_numpy()
+        # each fold's features read once into one matrix (no DataFrame of them), in the
+        # dtype the model computes in (float32 for the tree models: half the memory)
+        dtype = model_input_dtype(model, dict(p.model_params))
+        train = read_fold(smk.input.train, features, dur, ev, [ROW_COL], dtype=dtype)
+        test = read_fold(smk.input.test, features, dur, ev, keys, dtype=dtype)
+        train_rows = train.keys.pop(ROW_COL).to_numpy()
         seed = model_seed(p.seed, model, fold)
         log.info(
-            "%s fold %d: %d train / %d test rows, %d features, seed %d, %d thread(s)",
+            "%s fold %d: %d train / %d test rows, %d features (%s), seed %d, %d thread(s)",
             model,
             fold,
             len(train),
             len(test),
             len(features),
+            np.dtype(dtype).name,
             seed,
             smk.threads,
         )
@@ -39,15 +45,15 @@ def main(smk) -> None:
             dict(p.model_params),
             train,
             test,
-            features,
-            dur,
-            ev,
             np.asarray(grid["times"]),
             grid["tau"],
             seed,
             n_jobs=smk.threads,
             batch_size=p.batch_size,
             strict=p.strict,
+            # this job holds no other reference to the matrices: the train matrix is freed
+            # before predicting, the test matrix before scoring
+            release_matrices=True,
         )
         record = {
             "model": model,
@@ -62,7 +68,7 @@ def main(smk) -> None:
             log.warning("%s: %s", w["category"], w["message"])
         if record["status"] == "ok":
             log.info("metrics %s (fit %.1f s)", record["metrics"], record["fit_seconds"])
-            out = test[keys].join(predictions)
+            out = pd.concat([test.keys.reset_index(drop=True), predictions], axis=1)
         else:
             log.error(
                 "%s fold %d failed: %s: %s",
@@ -71,10 +77,11 @@ def main(smk) -> None:
                 record["error"]["type"],
                 record["error"]["message"],
             )
-            out = test[keys].iloc[:0]
+            out = test.keys.iloc[:0]
+        del predictions
         write_parquet(out, smk.output.predictions)
         write_json(record, smk.output.metrics)
-        rows_hash = sha256_arrays(np.sort(train_rows), np.sort(test[ROW_COL].to_numpy()))
+        rows_hash = sha256_arrays(np.sort(train_rows), np.sort(test.keys[ROW_COL].to_numpy()))
         job.provenance(extra={"model": model, "fold": fold, "fold_rows_sha256": rows_hash})
 
 

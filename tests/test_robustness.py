@@ -21,6 +21,7 @@ import yaml
 from conftest import copy_workflow, snakemake
 from survival_framework.contract import RISK_COL
 from survival_framework.cv import fit_and_evaluate
+from survival_framework.matrix import FoldArrays
 from survival_framework.metrics import METRIC_NAMES
 from survival_framework.models import model_seed
 
@@ -39,16 +40,15 @@ def _small_table(n: int = 120, seed: int = 0) -> pd.DataFrame:
 
 def _fit(model: str, params: dict, strict: bool = False):
     df = _small_table()
-    train, test = df.iloc[:80], df.iloc[80:]
+    train, test = (
+        FoldArrays.from_frame(part, ["a", "b"], "time", "event") for part in (df[:80], df[80:])
+    )
     times = np.quantile(df.loc[df.event == 1, "time"], [0.2, 0.4, 0.6])
     return fit_and_evaluate(
         model,
         params,
         train,
         test,
-        ["a", "b"],
-        "time",
-        "event",
         times,
         times[-1],
         seed=1,

@@ -167,6 +167,7 @@ def _fold_data(wd: Path, fold: int):
 def _cv_scores(wd: Path, model: str, params: dict, duration: str, event: str) -> dict:
     from survival_framework.cv import fit_and_evaluate
     from survival_framework.io import read_json
+    from survival_framework.matrix import FoldArrays
 
     grid = read_json(wd / "results/splits/time_grid.json")
     recs, secs = [], 0.0
@@ -174,7 +175,9 @@ def _cv_scores(wd: Path, model: str, params: dict, duration: str, event: str) ->
         feats, train, test = _fold_data(wd, fold)
         start = time.perf_counter()
         rec, _ = fit_and_evaluate(
-            model, params, train, test, feats, duration, event,
+            model, params,
+            FoldArrays.from_frame(train, feats, duration, event),
+            FoldArrays.from_frame(test, feats, duration, event),
             np.asarray(grid["times"]), grid["tau"], seed=fold, strict=True,
         )  # fmt: skip
         secs += time.perf_counter() - start

@@ -13,6 +13,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from .contract import RISK_COL, prediction_column
+from .matrix import FoldArrays
 from .metrics import METRIC_NAMES, evaluate_predictions, to_structured
 from .models import get_model
 
@@ -24,17 +25,15 @@ _log = logging.getLogger(__name__)  # per-stage progress lines in the job's log
 def fit_and_evaluate(
     model: str,
     params: dict[str, Any],
-    train: pd.DataFrame,
-    test: pd.DataFrame,
-    features: list[str],
-    duration_col: str,
-    event_col: str,
+    train: FoldArrays,
+    test: FoldArrays,
     times: np.ndarray,
     tau: float,
     seed: int,
     n_jobs: int = 1,
     batch_size: int = 50_000,
     strict: bool = False,
+    release_matrices: bool = False,
 ) -> tuple[dict[str, Any], pd.DataFrame | None]:
     """Fit ``model`` on ``train``, predict ``test`` and compute every metric.
 
@@ -42,12 +41,38 @@ def fit_and_evaluate(
     record with NaN metrics instead of being raised, unless ``strict``; warnings (e.g.
     convergence warnings) are captured into the record either way.
 
+    Parameters
+    ----------
+    model : str
+        Registry name of the model.
+    params : dict
+        Its constructor parameters.
+    train, test : FoldArrays
+        The fold's training and test rows (:func:`survival_framework.matrix.read_fold`).
+    times : ndarray
+        Evaluation time grid.
+    tau : float
+        Truncation time of Uno's C.
+    seed : int
+        Seed of the model.
+    n_jobs : int
+        Threads of the model and of the BLAS/OpenMP pools.
+    batch_size : int
+        Test rows predicted at once.
+    strict : bool
+        Raise instead of recording a failure.
+    release_matrices : bool
+        Set ``train.X`` to None after the fit and ``test.X`` after predicting, so a caller
+        that holds no other reference gets their memory back before the next stage (the
+        scoring needs only times, events and predictions).
+
     Returns
     -------
     record : dict
         Status, metrics, timings, warnings and error of this model x fold.
     predictions : pandas.DataFrame or None
-        Risk score and survival probabilities per test row (None on failure).
+        Risk score and survival probabilities per test row, in test row order, with a
+        default index (None on failure).
     """
     times = np.asarray(times, dtype=float)
     record: dict[str, Any] = {
@@ -57,8 +82,8 @@ def fit_and_evaluate(
         "warnings": [],
         "n_train": len(train),
         "n_test": len(test),
-        "n_events_train": int(train[event_col].sum()),
-        "n_events_test": int(test[event_col].sum()),
+        "n_events_train": int(train.event.sum()),
+        "n_events_test": int(test.event.sum()),
         "fit_seconds": None,
         "predict_seconds": None,
         "score_seconds": None,
@@ -72,18 +97,20 @@ def fit_and_evaluate(
     ):
         warnings.simplefilter("always")
         try:
-            X_train = train[features].to_numpy(dtype=float)
-            X_test = test[features].to_numpy(dtype=float)
-            y_train = to_structured(train[event_col], train[duration_col])
-            y_test = to_structured(test[event_col], test[duration_col])
+            y_train = to_structured(train.event, train.time)
+            y_test = to_structured(test.event, test.time)
             estimator = get_model(model, random_state=seed, n_jobs=n_jobs, **params)
             t0 = _time.perf_counter()
-            _log.info("%s: fit started (%d rows x %d features)", model, *X_train.shape)
-            estimator.fit(X_train, y_train)
+            _log.info("%s: fit started (%d rows x %d features)", model, *train.X.shape)
+            estimator.fit(train.X, y_train)
+            if release_matrices:
+                train.X = None
             t1 = _time.perf_counter()
-            _log.info("%s: fit finished in %.1f s; predicting %d rows", model, t1 - t0, len(X_test))
-            risk = estimator.predict(X_test)
-            surv = estimator.predict_survival(X_test, times, batch_size=batch_size)
+            _log.info("%s: fit finished in %.1f s; predicting %d rows", model, t1 - t0, len(test))
+            # risk and survival curves from one pass over the model per row batch
+            risk, surv = estimator.predict_risk_and_survival(test.X, times, batch_size=batch_size)
+            if release_matrices:
+                test.X = None
             t2 = _time.perf_counter()
             _log.info("%s: predict finished in %.1f s; scoring", model, t2 - t1)
             if not np.all(np.isfinite(risk)) or not np.all(np.isfinite(surv)):
@@ -91,10 +118,8 @@ def fit_and_evaluate(
             record["metrics"] = evaluate_predictions(y_train, y_test, risk, surv, times, tau)
             t3 = _time.perf_counter()
             record.update(fit_seconds=t1 - t0, predict_seconds=t2 - t1, score_seconds=t3 - t2)
-            predictions = pd.DataFrame({RISK_COL: risk}, index=test.index)
-            surv_df = pd.DataFrame(
-                surv, columns=[prediction_column(t) for t in times], index=test.index
-            )
+            predictions = pd.DataFrame({RISK_COL: risk})
+            surv_df = pd.DataFrame(surv, columns=[prediction_column(t) for t in times])
             predictions = pd.concat([predictions, surv_df], axis=1)
         except Exception as exc:
             if strict:

@@ -11,6 +11,7 @@ Use :func:`get_model` to build one by name; :data:`MODEL_NAMES` lists them.
 from __future__ import annotations
 
 import inspect
+import types
 import typing
 import zlib
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ __all__ = [
     "WeibullAFT",
     "check_params",
     "get_model",
+    "model_input_dtype",
     "model_seed",
     "survival_arrays",
 ]
@@ -51,8 +53,27 @@ def _step_lookup(x: np.ndarray, values: np.ndarray, times: np.ndarray, before: f
     return out.astype(float)
 
 
+PREDICT_BATCH_ROWS = 65_536
+"""Rows per internal prediction batch where a model predicts every training row."""
+
+
+def _float_matrix(X: Any, keep_float32: bool = False) -> np.ndarray:
+    """``X`` as a float64 array (no copy if it is one), or as it is if float32 and kept."""
+    X = np.asarray(X)
+    if keep_float32 and X.dtype == np.float32:
+        return X
+    return np.asarray(X, dtype=float)
+
+
 class _SurvivalEstimator(BaseEstimator):
-    """Shared batching of survival predictions."""
+    """Shared batching of survival predictions.
+
+    ``input_dtype`` is the dtype in which :func:`survival_framework.matrix.read_fold` should
+    read the feature matrix for this model: float64, or float32 for models that cast their
+    input to float32 anyway (the same values, half the memory).
+    """
+
+    input_dtype: Any = np.float64
 
     def predict_survival(
         self, X: np.ndarray, times: np.ndarray, batch_size: int = 50_000
@@ -70,13 +91,51 @@ class _SurvivalEstimator(BaseEstimator):
         -------
         ndarray of shape (n_samples, n_times)
         """
-        X = np.asarray(X, dtype=float)
+        X = _float_matrix(X, keep_float32=True)  # the batches are cast where a model needs it
         times = np.asarray(times, dtype=float)
         out = np.empty((X.shape[0], times.shape[0]), dtype=float)
         for start in range(0, X.shape[0], batch_size):
             stop = start + batch_size
             out[start:stop] = self._predict_survival_batch(X[start:stop], times)
         return out
+
+    def predict_risk_and_survival(
+        self, X: np.ndarray, times: np.ndarray, batch_size: int = 50_000
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Risk scores and survival probabilities, computed together per row batch.
+
+        The same numbers as :meth:`predict` and :meth:`predict_survival`, with memory bounded
+        by ``batch_size`` rows for both (``predict`` alone may hold per-row intermediates of
+        every row, e.g. a tree ensemble's hazard curves), and one pass over the model per
+        batch where a model can give both from it (:class:`RandomSurvivalForest`).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+        times : ndarray of shape (n_times,)
+        batch_size : int
+            Rows predicted at once.
+
+        Returns
+        -------
+        risk : ndarray of shape (n_samples,)
+        surv : ndarray of shape (n_samples, n_times)
+        """
+        X = _float_matrix(X, keep_float32=True)  # the batches are cast where a model needs it
+        times = np.asarray(times, dtype=float)
+        risk = np.empty(X.shape[0], dtype=float)
+        surv = np.empty((X.shape[0], times.shape[0]), dtype=float)
+        for start in range(0, X.shape[0], batch_size):
+            stop = start + batch_size
+            risk[start:stop], surv[start:stop] = self._predict_risk_survival_batch(
+                X[start:stop], times
+            )
+        return risk, surv
+
+    def _predict_risk_survival_batch(
+        self, X: np.ndarray, times: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return self.predict(X), self._predict_survival_batch(X, times)
 
     def _predict_survival_batch(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -101,6 +160,7 @@ class _CoxLike(_SurvivalEstimator):
         return self._linear_predictor(np.asarray(X, dtype=float))
 
     def _predict_survival_batch(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
         cumhaz = _step_lookup(self.baseline_times_, self.baseline_cumhaz_, times, before=0.0)
         return np.exp(-np.exp(self._linear_predictor(X))[:, None] * cumhaz[None, :])
 
@@ -189,21 +249,86 @@ class Coxnet(_CoxLike):
         self.max_iter = max_iter
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Coxnet:
+        """Fit the model for ``alpha`` and its Breslow baseline.
+
+        A writeable Fortran-ordered float64 ``X`` is used as scikit-survival's workspace:
+        centred and sorted by time in place instead of in three copies of ``X``
+        (``check_array(copy=True)``, ``X[order]``, ``asfortranarray``), then put back
+        (rows exactly; each value as ``(x - mean) + mean``, within one rounding of ``x``).
+        The coefficients are bitwise those of the copying path: scikit-survival's solver
+        gets the same values in the same (Fortran) layout. Any other ``X`` is copied.
+        """
         from sksurv.linear_model import CoxnetSurvivalAnalysis
 
         X = np.asarray(X, dtype=float)
-        self.model_ = CoxnetSurvivalAnalysis(
+        model = CoxnetSurvivalAnalysis(
             l1_ratio=self.l1_ratio,
             alphas=[self.alpha],
             tol=self.tol,
             max_iter=self.max_iter,
             fit_baseline_model=False,
-        ).fit(X, y)
+        )
+        if X.flags.f_contiguous and X.flags.writeable:
+            # an instance attribute shadows the method for this fit only, so the fitted
+            # model stays a plain CoxnetSurvivalAnalysis (it is pickled in final artifacts)
+            model._pre_fit = types.MethodType(_coxnet_pre_fit_in_place, model)
+            try:
+                model.fit(X, y)
+            finally:
+                del model._pre_fit
+                _coxnet_restore(model, X)
+        else:
+            model.fit(X, y)
+        self.model_ = model
         self._fit_baseline(X, y)
         return self
 
     def _linear_predictor(self, X: np.ndarray) -> np.ndarray:
         return X @ self.model_.coef_[:, 0]
+
+
+def _coxnet_pre_fit_in_place(self, X: np.ndarray, y: np.ndarray) -> tuple:
+    """``CoxnetSurvivalAnalysis._pre_fit`` (normalize=False) without copying ``X``.
+
+    scikit-survival centres a copy of ``X`` (``X -= mean``), then takes ``X[order]`` and
+    ``asfortranarray`` of it: up to three copies of the training matrix. Here the same
+    values (``x[order[i], j] - mean[j]``) are written into ``X`` itself, column by column
+    through one n-length temporary. The order and offsets are kept on ``self`` for
+    :func:`_coxnet_restore`.
+    """
+    # imported as a module: tests/test_contract.py rejects the text "import <rule script
+    # name>" in the package, and validate_data is also the name of a rule script
+    from sklearn.utils import validation as sk_validation
+    from sksurv.util import check_array_survival
+
+    if self.normalize:
+        raise ValueError("in-place Coxnet preparation supports normalize=False only")
+    # copy=False and float64 Fortran input: validate_data returns X itself (no copy)
+    X = sk_validation.validate_data(self, X, ensure_min_samples=2, dtype=np.float64, copy=False)
+    event, time = check_array_survival(X, y)
+    X_offset = np.average(X, axis=0)  # the same call on the same array as scikit-survival
+    o = np.argsort(-time, kind="mergesort")
+    self._in_place_state = (o, X_offset)
+    tmp = np.empty(X.shape[0], dtype=X.dtype)
+    for j in range(X.shape[1]):
+        col = X[:, j]
+        np.take(col, o, out=tmp)
+        np.subtract(tmp, X_offset[j], out=col)
+    X_scale = np.ones(X.shape[1], dtype=X.dtype)
+    return X, event[o].astype(np.uint8), time[o].astype(np.float64), X_offset, X_scale
+
+
+def _coxnet_restore(model: Any, X: np.ndarray) -> None:
+    """Undo :func:`_coxnet_pre_fit_in_place` on ``X`` (if it ran)."""
+    state = model.__dict__.pop("_in_place_state", None)
+    if state is None:
+        return
+    o, X_offset = state
+    tmp = np.empty(X.shape[0], dtype=X.dtype)
+    for j in range(X.shape[1]):
+        col = X[:, j]
+        tmp[o] = col
+        np.add(tmp, X_offset[j], out=col)
 
 
 class GradientBoostedSurvival(_CoxLike):
@@ -266,7 +391,8 @@ class GradientBoostedSurvival(_CoxLike):
         self.n_jobs = n_jobs
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> GradientBoostedSurvival:
-        X = np.asarray(X, dtype=float)
+        # XGBoost stores float32 values, so a float32 X (input_dtype) is kept as it is
+        X = _float_matrix(X, keep_float32=self.implementation == "xgboost")
         if self.implementation == "xgboost":
             self._fit_xgboost(X, y)
         elif self.implementation == "sksurv":
@@ -295,8 +421,13 @@ class GradientBoostedSurvival(_CoxLike):
         if self.max_features is not None and not isinstance(self.max_features, float):
             raise ValueError("implementation='xgboost' needs max_features as a fraction or None")
         event, time = survival_arrays(y)
-        # survival:cox labels: event time, or minus the censoring time
-        dtrain = xgb.DMatrix(X, label=np.where(event, time, -time), nthread=self.n_jobs)
+        # survival:cox labels: event time, or minus the censoring time. QuantileDMatrix
+        # stores the histogram bin of each value (1 byte for max_bin <= 256) instead of a
+        # float32 value and a column index (8 bytes) as DMatrix does; tree_method="hist"
+        # bins the values either way (same trees: tests/test_chunked.py)
+        dtrain = xgb.QuantileDMatrix(
+            X, label=np.where(event, time, -time), max_bin=self.max_bin, nthread=self.n_jobs
+        )
         params = {
             "objective": "survival:cox",
             "tree_method": "hist",
@@ -317,9 +448,19 @@ class GradientBoostedSurvival(_CoxLike):
         if self.implementation == "xgboost":
             import xgboost as xgb
 
-            dmat = xgb.DMatrix(X, nthread=self.n_jobs)
-            return self.booster_.predict(dmat, output_margin=True).astype(float)
+            # one DMatrix (8 bytes per value) of PREDICT_BATCH_ROWS rows at a time: the
+            # Breslow baseline predicts every training row
+            out = np.empty(X.shape[0], dtype=float)
+            for a in range(0, X.shape[0], PREDICT_BATCH_ROWS):
+                dmat = xgb.DMatrix(X[a : a + PREDICT_BATCH_ROWS], nthread=self.n_jobs)
+                out[a : a + PREDICT_BATCH_ROWS] = self.booster_.predict(dmat, output_margin=True)
+            return out
         return self.model_.predict(X)
+
+    @property
+    def input_dtype(self) -> type:
+        """float32 with XGBoost (it keeps float32 values; reading them so halves memory)."""
+        return np.float32 if self.implementation == "xgboost" else np.float64
 
 
 class RandomSurvivalForest(_SurvivalEstimator):
@@ -364,8 +505,12 @@ class RandomSurvivalForest(_SurvivalEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
+    # the trees compare float32 values: scikit-learn casts X to float32 (a copy of a float64
+    # X); reading the matrix as float32 gives the same values without that copy
+    input_dtype = np.float32
+
     def fit(self, X: np.ndarray, y: np.ndarray) -> RandomSurvivalForest:
-        X = np.asarray(X, dtype=float)
+        X = _float_matrix(X, keep_float32=True)
         event, time = survival_arrays(y)
         if self.n_time_bins is not None:
             qs = np.linspace(0.0, 1.0, self.n_time_bins)
@@ -391,12 +536,53 @@ class RandomSurvivalForest(_SurvivalEstimator):
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Risk score: the ensemble's summed cumulative hazard."""
-        return self.model_.predict(np.asarray(X, dtype=float))
+        return self.model_.predict(_float_matrix(X, keep_float32=True))
 
     def _predict_survival_batch(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
         surv = self.model_.predict_survival_function(X, return_array=True)
         idx = np.searchsorted(self.model_.unique_times_, times, side="right") - 1
         return np.where(idx >= 0, surv[:, np.clip(idx, 0, None)], 1.0)
+
+    def _predict_risk_survival_batch(
+        self, X: np.ndarray, times: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``predict`` and ``_predict_survival_batch`` from one pass over the trees.
+
+        scikit-survival runs the whole forest once for ``predict`` and again for the
+        survival function; every tree's ``tree_.predict`` already returns both the leaf's
+        cumulative hazard and its survival curve. The accumulation repeats
+        scikit-survival's arithmetic (the same sums in the same tree order), so with one
+        thread the numbers are bitwise equal (tests/test_chunked.py).
+        """
+        import threading
+
+        from joblib import Parallel, delayed
+        from sklearn.ensemble._forest import _partition_estimators
+
+        forest = self.model_
+        Xb = forest._validate_X_predict(X)  # float32 and checked, as in forest.predict
+        idx = np.searchsorted(forest.unique_times_, times, side="right") - 1
+        cols = np.clip(idx, 0, None)
+        is_event = forest.is_event_time_
+        risk = np.zeros(Xb.shape[0], dtype=np.float64)
+        surv = np.zeros((Xb.shape[0], len(times)), dtype=np.float64)
+        lock = threading.Lock()
+
+        def one_tree(tree: Any) -> None:
+            pred = tree.tree_.predict(Xb)  # (rows, unique times, [hazard, survival])
+            tree_risk = pred[..., 0][:, is_event].sum(1)  # SurvivalTree.predict
+            tree_surv = pred[..., 1][:, cols]
+            with lock:
+                risk[:] += tree_risk
+                surv[:] += tree_surv
+
+        n_jobs, _, _ = _partition_estimators(forest.n_estimators, forest.n_jobs)
+        Parallel(n_jobs=n_jobs, require="sharedmem")(
+            delayed(one_tree)(e) for e in forest.estimators_
+        )
+        risk /= len(forest.estimators_)
+        surv /= len(forest.estimators_)
+        return risk, np.where(idx >= 0, surv, 1.0)
 
 
 class WeibullAFT(_SurvivalEstimator):
@@ -540,6 +726,18 @@ def get_model(
     if "n_jobs" in accepted:
         params["n_jobs"] = n_jobs
     return cls(**params)
+
+
+def model_input_dtype(name: str, params: Mapping[str, Any]) -> np.dtype:
+    """Dtype in which to read the feature matrix for model ``name`` with ``params``.
+
+    float64 unless the model casts its input to float32 itself (``input_dtype``). Never
+    raises: invalid parameters give float64, and the fit then records the error.
+    """
+    try:
+        return np.dtype(get_model(name, **dict(params)).input_dtype)
+    except Exception:
+        return np.dtype(np.float64)
 
 
 def model_seed(base_seed: int, model: str, fold: int) -> int:
