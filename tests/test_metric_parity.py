@@ -881,3 +881,42 @@ def test_metrics_reject_what_sksurv_rejects():
         metrics.integrated_brier(y, y, bad_surv, times)
     with pytest.raises(ValueError, match="estimate contains infinity"):
         metrics.mean_auc(y, y, bad_surv, times)
+
+
+# --- part 3: a model that outputs NaN gives a failed fold, never a metric --------------------
+
+
+@pytest.mark.parametrize("where", ["risk", "surv"])
+def test_nan_predictions_make_a_failed_fold(monkeypatch, where):
+    from survival_framework import cv
+    from survival_framework.matrix import FoldArrays
+
+    class NaNModel:
+        def fit(self, X, y):
+            return self
+
+        def predict_risk_and_survival(self, X, times, batch_size=50_000):
+            risk = np.zeros(len(X))
+            surv = np.full((len(X), len(times)), 0.5)
+            (risk if where == "risk" else surv)[len(X) // 2] = np.nan
+            return risk, surv
+
+    monkeypatch.setattr(cv, "get_model", lambda *args, **kwargs: NaNModel())
+    rng = np.random.default_rng(8)
+
+    def fold(n):
+        return FoldArrays(
+            X=rng.normal(size=(n, 2)),
+            time=rng.exponential(size=n),
+            event=rng.random(n) < 0.7,
+            keys=None,
+        )
+
+    train, test = fold(200), fold(100)
+    times = np.quantile(test.time, [0.2, 0.5])
+    record, predictions = cv.fit_and_evaluate("coxph", {}, train, test, times, times[-1], seed=0)
+    assert record["status"] == "failed"
+    assert record["error"]["type"] == "FloatingPointError"
+    assert "non-finite" in record["error"]["message"]
+    assert all(np.isnan(v) for v in record["metrics"].values())
+    assert predictions is None
