@@ -14,6 +14,11 @@ three one per fold, in fold order::
                                                        rows only
 
 (file names as the workflow declares them, under ``results/splits``).
+
+The pandas engine streams: it holds the time, event, ``_row`` and fold arrays (a few bytes
+a row), fits the fold statistics one column at a time (:func:`fit_fold_states`) and
+writes the fold matrices one row batch at a time (:func:`write_fold_frames`), so its
+memory does not grow with copies of the table.
 """
 
 from __future__ import annotations
@@ -193,7 +198,7 @@ def run_pandas_etl(
     max_levels: int | None = None,
     batch_rows: int = BATCH_ROWS,
 ) -> None:
-    """Write folds, time grid and per-fold preprocessed splits with pandas.
+    """Write folds, time grid and per-fold preprocessed splits with pandas, streamed.
 
     Parameters
     ----------
@@ -326,13 +331,18 @@ def write_fold_frames(
     the rows, columns, dtypes and values of ``fold_frames(clean[folds != k], ...)`` and
     ``fold_frames(clean[folds == k], ...)``; they are moved into place together at the end.
     """
-    columns = key_columns(schema) + [*schema["numeric"], *schema["categorical"]]
+    keys = key_columns(schema)
     n_folds = len(states)
     with write_chunks([*train_paths, *test_paths]) as writers:
-        for offset, batch in clean.batches(columns, batch_rows):
+        for offset, batch in clean.batches(
+            [*keys, *schema["numeric"], *schema["categorical"]], batch_rows
+        ):
             fold = folds[offset : offset + len(batch)]
+            key_arrays = {c: batch[c].to_numpy() for c in keys}
             for k, state in enumerate(states):
-                frame = fold_frames(batch, schema, state)
+                # the columns of fold_frames(batch, schema, state), as arrays
+                arrays = {**key_arrays, **preprocess.transform_columns(batch, state)}
                 test = fold == k
-                writers[k].write(frame[~test].reset_index(drop=True))
-                writers[n_folds + k].write(frame[test].reset_index(drop=True))
+                for rows, writer in ((~test, writers[k]), (test, writers[n_folds + k])):
+                    writer.write_arrays({c: a[rows] for c, a in arrays.items()})
+                del arrays

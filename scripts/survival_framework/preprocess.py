@@ -51,6 +51,7 @@ __all__ = [
     "numeric_state",
     "categorical_state",
     "transform",
+    "transform_columns",
     "output_columns",
 ]
 
@@ -243,6 +244,15 @@ def transform(df: pd.DataFrame, state: dict) -> pd.DataFrame:
     pandas.DataFrame
         Float64 design matrix with columns :func:`output_columns` and ``df``'s index.
     """
+    return pd.DataFrame(transform_columns(df, state), index=df.index, columns=output_columns(state))
+
+
+def transform_columns(df: pd.DataFrame, state: dict) -> dict[str, np.ndarray]:
+    """The columns of :func:`transform` as float64 arrays, in :func:`output_columns` order.
+
+    Row by row, so any batch of rows gives the rows of the whole-table transform; the
+    chunked split writer hands these arrays to Arrow without a DataFrame in between.
+    """
     out = {}
     for col, st in state["numeric"].items():
         x = df[col].to_numpy(dtype=float)
@@ -255,4 +265,4 @@ def transform(df: pd.DataFrame, state: dict) -> pd.DataFrame:
             out[f"{col}={lv}"] = (values == lv).astype(float)
         if st["has_other"]:
             out[f"{col}={OTHER}"] = (~pd.Series(values).isin(known)).to_numpy(dtype=float)
-    return pd.DataFrame(out, index=df.index, columns=output_columns(state))
+    return out

@@ -715,9 +715,15 @@ def _is_constant_numeric(x: np.ndarray) -> bool:
 
 
 def _categorical_values(s: pd.Series) -> np.ndarray:
-    """String values of a categorical feature, missing values as None (row by row)."""
+    """String values of a categorical feature, missing values as None (row by row).
+
+    Text columns already hold ``str`` values: then no Python call per value (``str(v)`` is
+    ``v``; the check runs in C), which was half of the validation's time at 1M rows.
+    """
     text = s.astype("object").where(s.notna(), None)
-    return text.map(lambda v: None if v is None else str(v)).to_numpy(dtype=object)
+    if ptypes.infer_dtype(text, skipna=True) not in ("string", "empty"):
+        text = text.map(lambda v: None if v is None else str(v))
+    return text.to_numpy(dtype=object)
 
 
 def _check_events(path: str, event_col: str, event: np.ndarray, n_rows: int, min_rows: int):
@@ -829,7 +835,11 @@ class _Plan:
         return [*ids, self.duration_col, self.event_col, *self.kept]
 
     def clean(self, frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-        """Clean rows from input rows ``frame`` (at input positions ``rows``).
+        """Clean rows from input rows ``frame`` (at input positions ``rows``)."""
+        return pd.DataFrame(self.clean_columns(frame, rows))
+
+    def clean_columns(self, frame: pd.DataFrame, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The columns of :meth:`clean` as arrays, in order.
 
         Every conversion is row by row, so a batch gives the rows of the whole-table result.
         """
@@ -844,7 +854,7 @@ class _Plan:
         for col in self.kept:
             s = frame[col]
             clean[col] = _categorical_values(s) if col in self.categorical else _numeric_values(s)
-        return pd.DataFrame(clean)
+        return clean
 
     def arrow_types(self) -> dict[str, pa.DataType]:
         """Arrow types a batch cannot tell (text missing in all its rows would be ``null``)."""
@@ -1251,7 +1261,7 @@ def validate_file(
             at = positions_in(rows, offset, offset + len(batch))
             if len(at) < len(batch):
                 batch = batch.iloc[at].reset_index(drop=True)
-            writer.write(plan.clean(batch, offset + at))
+            writer.write_arrays(plan.clean_columns(batch, offset + at))
     return schema
 
 
