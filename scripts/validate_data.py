@@ -36,8 +36,8 @@ def main(smk) -> None:
             keep_index_columns=p.keep_index_columns,
             sample_size=p.sample_size if sample else None,
             seed=p.seed,
+            log=job.log,
         )
-        job.log.info("read %s: %d rows", path, schema["n_rows"])
         summary = warning_summary(schema["warnings"], smk.log[0], "validate_data")
         if summary:  # stderr is the log (rule_job): the console is the original stderr
             print(summary, file=sys.__stderr__)

@@ -48,6 +48,7 @@ Checks, in the order they run (the first problem found is reported):
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import warnings
@@ -1203,6 +1204,7 @@ def validate_file(
     sample_size: int | None = None,
     seed: int = 0,
     batch_rows: int = BATCH_ROWS,
+    log: logging.Logger | None = None,
 ) -> dict:
     """Validate the table in ``path`` and write its clean rows to ``clean_path``.
 
@@ -1228,6 +1230,8 @@ def validate_file(
         Seed of the sample.
     batch_rows : int
         Rows per batch read and written (Parquet input).
+    log : logging.Logger, optional
+        Gets the size of the table read.
 
     Returns
     -------
@@ -1247,6 +1251,8 @@ def validate_file(
         table = ParquetColumns(path, label)
     else:
         table = _FrameColumns(_normalise_columns(read_table(path), label))
+    if log is not None:
+        log.info("read %s: %d rows x %d columns", label, table.n_rows, len(table.columns))
     plan, schema = _validate(
         table, label, duration_col, event_col, id_col, features, categorical, min_rows,
         max_levels, keep_index_columns,
