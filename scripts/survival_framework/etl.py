@@ -14,6 +14,11 @@ three one per fold, in fold order::
                                                        rows only
 
 (file names as the workflow declares them, under ``results/splits``).
+
+The pandas engine streams: it holds the time, event, ``_row`` and fold arrays (a few bytes
+a row), fits the fold statistics one column at a time (:func:`fit_fold_states`) and
+writes the fold matrices one row batch at a time (:func:`write_fold_frames`), so its
+memory does not grow with copies of the table.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import preprocess
+from .batches import BATCH_ROWS, ParquetColumns, write_chunks
 from .contract import FOLD_COL, ROW_COL
 from .io import read_json, read_table, write_json, write_parquet
 from .splits import assign_folds
@@ -41,6 +47,8 @@ __all__ = [
     "folds_and_grid",
     "write_folds_and_grid",
     "fold_frames",
+    "fit_fold_states",
+    "write_fold_frames",
     "run_pandas_etl",
 ]
 
@@ -188,8 +196,9 @@ def run_pandas_etl(
     quantiles: tuple[float, float],
     log: logging.Logger | None = None,
     max_levels: int | None = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> None:
-    """Write folds, time grid and per-fold preprocessed splits with pandas.
+    """Write folds, time grid and per-fold preprocessed splits with pandas, streamed.
 
     Parameters
     ----------
@@ -210,6 +219,9 @@ def run_pandas_etl(
     log : logging.Logger, optional
     max_levels : int, optional
         Most levels kept per categorical column (``preprocess.max_levels``).
+    batch_rows : int
+        Rows per batch read and written: the job holds the event, time and fold arrays, one
+        column while it fits the statistics, and one batch of every fold's matrices.
 
     Raises
     ------
@@ -219,10 +231,11 @@ def run_pandas_etl(
     check_split_paths(n_folds, train_paths, test_paths, preprocessor_paths)
     log = log or logging.getLogger(__name__)
     schema = read_json(schema_path)
-    clean = read_table(clean_path)
+    read_table(clean_path, columns=[])  # the checks and messages of a whole read
+    clean = ParquetColumns(clean_path)
     dur, ev = schema["duration_col"], schema["event_col"]
     folds, grid = folds_and_grid(
-        clean[dur].to_numpy(), clean[ev].to_numpy(), n_folds, seed, n_times, quantiles
+        clean.column(dur).to_numpy(), clean.column(ev).to_numpy(), n_folds, seed, n_times, quantiles
     )
     log.info(
         "time grid: %d points in [%g, %g], tau=%g",
@@ -231,19 +244,105 @@ def run_pandas_etl(
         grid["tau"],
         grid["tau"],
     )
-    for k in range(n_folds):
-        train, test = clean[folds != k], clean[folds == k]
-        state = preprocess.fit_state(
-            train, schema["numeric"], schema["categorical"], min_frequency, max_levels
-        )
-        write_parquet(fold_frames(train, schema, state), train_paths[k])
-        write_parquet(fold_frames(test, schema, state), test_paths[k])
+    states = fit_fold_states(clean, folds, n_folds, schema, min_frequency, max_levels)
+    write_fold_frames(clean, folds, schema, states, train_paths, test_paths, batch_rows)
+    for k, state in enumerate(states):
         write_json(state, preprocessor_paths[k])
         log.info(
             "fold %d: %d train / %d test rows, %d features",
             k,
-            len(train),
-            len(test),
+            state["n_train"],
+            int((folds == k).sum()),
             len(preprocess.output_columns(state)),
         )
-    write_folds_and_grid(clean[ROW_COL].to_numpy(), folds, grid, folds_path, grid_path)
+    write_folds_and_grid(clean.column(ROW_COL).to_numpy(), folds, grid, folds_path, grid_path)
+
+
+def fit_fold_states(
+    clean: ParquetColumns,
+    folds: np.ndarray,
+    n_folds: int,
+    schema: dict,
+    min_frequency: float,
+    max_levels: int | None = None,
+) -> list[dict]:
+    """Every fold's preprocessing state, fitted a column at a time on its training rows.
+
+    Equal to :func:`survival_framework.preprocess.fit_state` of each fold's training rows
+    (same statistics, same bits: :func:`~survival_framework.preprocess.fit_numeric` sees
+    the training values in table order; level counts come from integer codes), while only
+    one column, and its training subset, is held at a time.
+
+    Parameters
+    ----------
+    clean : ParquetColumns
+        The clean table.
+    folds : ndarray of int
+        Test fold of every row.
+    n_folds : int
+    schema : dict
+        ``schema.json`` (``numeric`` and ``categorical`` features).
+    min_frequency : float
+    max_levels : int, optional
+
+    Returns
+    -------
+    list of dict
+        The states of folds ``0 .. n_folds-1``.
+    """
+    train = [folds != k for k in range(n_folds)]
+    numeric: list[dict] = [{} for _ in range(n_folds)]
+    for col in schema["numeric"]:
+        x = clean.column(col).to_numpy(dtype=float)
+        for k in range(n_folds):
+            numeric[k][col] = preprocess.fit_numeric(x[train[k]])
+        del x
+    categorical: list[dict] = [{} for _ in range(n_folds)]
+    for col in schema["categorical"]:
+        coded = clean.string_codes(col)  # text: no Python string per row
+        codes, levels = coded if coded is not None else preprocess.level_codes(clean.column(col))
+        for k in range(n_folds):
+            categorical[k][col] = preprocess.fit_categorical_codes(
+                codes[train[k]], levels, min_frequency, max_levels
+            )
+        del codes
+    return [
+        preprocess.assemble_state(
+            numeric[k], categorical[k], min_frequency, max_levels, int(train[k].sum())
+        )
+        for k in range(n_folds)
+    ]
+
+
+def write_fold_frames(
+    clean: ParquetColumns,
+    folds: np.ndarray,
+    schema: dict,
+    states: Sequence[dict],
+    train_paths: Sequence[str | os.PathLike],
+    test_paths: Sequence[str | os.PathLike],
+    batch_rows: int = BATCH_ROWS,
+) -> None:
+    """Write every fold's train and test matrices (:func:`fold_frames`) in row batches.
+
+    One pass over ``clean``: each batch is transformed with each fold's state (the
+    transform is row by row, so a batch gives the rows of the whole-table transform) and
+    its rows appended to that fold's train or test file, in table order. The files hold
+    the rows, columns, dtypes and values of ``fold_frames(clean[folds != k], ...)`` and
+    ``fold_frames(clean[folds == k], ...)``; they are moved into place together at the end.
+    """
+    keys = key_columns(schema)
+    n_folds = len(states)
+    with write_chunks([*train_paths, *test_paths]) as writers:
+        for offset, batch in clean.batches(
+            [*keys, *schema["numeric"], *schema["categorical"]], batch_rows
+        ):
+            fold = folds[offset : offset + len(batch)]
+            key_arrays = {c: batch[c].to_numpy() for c in keys}
+            for k, state in enumerate(states):
+                # the columns of fold_frames(batch, schema, state), as arrays
+                arrays = {**key_arrays, **preprocess.transform_columns(batch, state)}
+                test = fold == k
+                for rows, writer in ((~test, writers[k]), (test, writers[n_folds + k])):
+                    writer.write_arrays({c: a[rows] for c, a in arrays.items()})
+                del arrays

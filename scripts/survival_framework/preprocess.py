@@ -44,9 +44,14 @@ from .contract import OTHER
 
 __all__ = [
     "fit_state",
+    "fit_numeric",
+    "level_codes",
+    "fit_categorical_codes",
+    "assemble_state",
     "numeric_state",
     "categorical_state",
     "transform",
+    "transform_columns",
     "output_columns",
 ]
 
@@ -90,19 +95,20 @@ def fit_state(
         JSON-serialisable state for :func:`transform`.
     """
     n = len(train)
-    num_state = {}
-    for col in numeric:
-        x = train[col].to_numpy(dtype=float)
-        observed = x[~np.isnan(x)]
-        median = float(np.median(observed)) if observed.size else 0.0
-        filled = np.where(np.isnan(x), median, x)
-        num_state[col] = numeric_state(median, float(filled.mean()), float(filled.std()))
+    num_state = {col: fit_numeric(train[col].to_numpy(dtype=float)) for col in numeric}
     cat_state = {}
     for col in categorical:
         values = _as_str_levels(train[col])
         cat_state[col] = categorical_state(
             values.value_counts(dropna=True), int(values.isna().sum()), n, min_frequency, max_levels
         )
+    return assemble_state(num_state, cat_state, min_frequency, max_levels, n)
+
+
+def assemble_state(
+    num_state: dict, cat_state: dict, min_frequency: float, max_levels: int | None, n: int
+) -> dict:
+    """The state JSON from its per-column parts (one place for its keys and their order)."""
     return {
         "numeric": num_state,
         "categorical": cat_state,
@@ -110,6 +116,49 @@ def fit_state(
         "max_levels": max_levels,
         "n_train": n,
     }
+
+
+def fit_numeric(x: np.ndarray) -> dict:
+    """State of one numeric column from its training values ``x`` (float, NaN = missing).
+
+    The exact median of the observed values, then the mean and population standard
+    deviation of the median-imputed column, in the order of ``x`` (numpy's pairwise
+    sums depend on it): a column-at-a-time fit (:mod:`survival_framework.etl`) passes the
+    training rows in table order and gets the same bits as :func:`fit_state`.
+    """
+    missing = np.isnan(x)
+    observed = x[~missing]
+    median = float(np.median(observed)) if observed.size else 0.0
+    filled = np.where(missing, median, x)
+    return numeric_state(median, float(filled.mean()), float(filled.std()))
+
+
+def level_codes(s: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Categorical values as integer codes into their levels (``str(value)``); -1 = missing.
+
+    Counting codes (``numpy.bincount``) gives the level counts of any subset of rows, as
+    ``value_counts`` of those rows would, without a Python object per row and subset.
+    """
+    codes, uniques = pd.factorize(_as_str_levels(s), use_na_sentinel=True)
+    return codes.astype(np.int64, copy=False), [str(v) for v in uniques]
+
+
+def fit_categorical_codes(
+    codes: np.ndarray,
+    levels: Sequence[str],
+    min_frequency: float,
+    max_levels: int | None = None,
+) -> dict:
+    """State of one categorical column from the codes of its training rows (:func:`level_codes`).
+
+    The same state as :func:`fit_state` fits on those rows: levels with no training row are
+    not observed levels (``value_counts`` would not list them).
+    """
+    counts = np.bincount(codes[codes >= 0], minlength=len(levels))
+    seen = np.flatnonzero(counts)
+    observed = pd.Series(counts[seen], index=pd.Index([levels[i] for i in seen], dtype=object))
+    n_missing = int((codes < 0).sum())
+    return categorical_state(observed, n_missing, len(codes), min_frequency, max_levels)
 
 
 def numeric_state(median: float, mean: float, std: float) -> dict:
@@ -195,6 +244,15 @@ def transform(df: pd.DataFrame, state: dict) -> pd.DataFrame:
     pandas.DataFrame
         Float64 design matrix with columns :func:`output_columns` and ``df``'s index.
     """
+    return pd.DataFrame(transform_columns(df, state), index=df.index, columns=output_columns(state))
+
+
+def transform_columns(df: pd.DataFrame, state: dict) -> dict[str, np.ndarray]:
+    """The columns of :func:`transform` as float64 arrays, in :func:`output_columns` order.
+
+    Row by row, so any batch of rows gives the rows of the whole-table transform; the
+    chunked split writer hands these arrays to Arrow without a DataFrame in between.
+    """
     out = {}
     for col, st in state["numeric"].items():
         x = df[col].to_numpy(dtype=float)
@@ -207,4 +265,4 @@ def transform(df: pd.DataFrame, state: dict) -> pd.DataFrame:
             out[f"{col}={lv}"] = (values == lv).astype(float)
         if st["has_other"]:
             out[f"{col}={OTHER}"] = (~pd.Series(values).isin(known)).to_numpy(dtype=float)
-    return pd.DataFrame(out, index=df.index, columns=output_columns(state))
+    return out

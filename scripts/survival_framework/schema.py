@@ -48,22 +48,31 @@ Checks, in the order they run (the first problem found is reported):
 from __future__ import annotations
 
 import difflib
+import logging
+import os
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
+import pandera.pandas as pandera
+import pyarrow as pa
 from pandas.api import types as ptypes
 
-from .contract import OTHER, ROW_COL
+from .batches import BATCH_ROWS, ParquetColumns, positions_in, write_chunks
+from .contract import OTHER, PARQUET_SUFFIXES, ROW_COL
 from .errors import InputValidationError
+from .io import read_table
+from .splits import sample_positions
 
 __all__ = [
     "DataWarning",
     "validate_survival_table",
+    "validate_file",
     "coerce_event",
     "warning_summary",
 ]
@@ -252,20 +261,22 @@ def _check_values(df: pd.DataFrame, path: str, rules: dict[str, Sequence[_Rule]]
         and the problem, with counts and example values from pandera's failure cases.
     """
     columns = {
-        col: pa.Column(
+        col: pandera.Column(
             name=col,
             required=True,
             nullable=True,
-            checks=[pa.Check(r.ok, name=r.key, error=r.key, ignore_na=False) for r in col_rules],
+            checks=[
+                pandera.Check(r.ok, name=r.key, error=r.key, ignore_na=False) for r in col_rules
+            ],
         )
         for col, col_rules in rules.items()
     }
-    schema = pa.DataFrameSchema(columns, strict=False)
+    schema = pandera.DataFrameSchema(columns, strict=False)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pandera's internal FutureWarnings on concat
             schema.validate(df[list(rules)], lazy=True)
-    except pa.errors.SchemaErrors as exc:
+    except pandera.errors.SchemaErrors as exc:
         cases = exc.failure_cases
         for col, col_rules in rules.items():
             for rule in col_rules:
@@ -316,34 +327,40 @@ def _not_found(path: str, role: str, col: str, available: Sequence[str]) -> Inpu
     )
 
 
-def _check_structure(df: pd.DataFrame, path: str, columns: dict[str, str | None]) -> None:
-    if len(df) == 0:
+def _check_structure(
+    n_rows: int, names: Sequence[str], path: str, columns: dict[str, str | None]
+) -> None:
+    if n_rows == 0:
         raise InputValidationError(path, "table has no rows")
-    if ROW_COL in df.columns:
+    if ROW_COL in names:
         raise InputValidationError(path, f"column name {ROW_COL!r} is reserved", ROW_COL)
     for role, col in columns.items():
-        if col is not None and col not in df.columns:
-            raise _not_found(path, role, col, df.columns)
+        if col is not None and col not in names:
+            raise _not_found(path, role, col, names)
 
 
 def _resolve_features(
-    df: pd.DataFrame,
+    names: Sequence[str],
+    dtypes: dict,
     path: str,
     reserved: set[str],
     features: Sequence[str] | None,
     categorical: Sequence[str] | None,
     excluded: dict[str, str],
 ) -> tuple[list[str], list[str]]:
-    """Feature and categorical column lists, defaulted and checked against ``df``.
+    """Feature and categorical column lists, defaulted and checked against the columns.
 
     The default features are the columns besides ``reserved`` and ``excluded`` (row indexes).
+    ``dtypes`` (column -> pandas dtype) decides the default categoricals: dtypes of an empty
+    Parquet table do here, as numeric-ness does not depend on missing values (an int column
+    with gaps is read as float64, a bool one as object: numeric and not numeric either way).
     """
     if features is None:
-        features = [c for c in df.columns if c not in reserved and c not in excluded]
+        features = [c for c in names if c not in reserved and c not in excluded]
     features = list(features)
     for col in features:
-        if col not in df.columns:
-            raise _not_found(path, "feature", col, df.columns)
+        if col not in names:
+            raise _not_found(path, "feature", col, names)
         if col in reserved:
             raise InputValidationError(
                 path, "listed as a feature but is the duration, event or id column", col
@@ -355,7 +372,9 @@ def _resolve_features(
         raise InputValidationError(path, problem)
     if categorical is None:
         categorical = [
-            c for c in features if not ptypes.is_numeric_dtype(df[c]) or ptypes.is_bool_dtype(df[c])
+            c
+            for c in features
+            if not ptypes.is_numeric_dtype(dtypes[c]) or ptypes.is_bool_dtype(dtypes[c])
         ]
     categorical = list(categorical)
     for col in categorical:
@@ -364,22 +383,31 @@ def _resolve_features(
     return features, categorical
 
 
+def _collision_candidates(features: Sequence[str]) -> set[str]:
+    """Features whose levels :func:`_check_name_collisions` may look at: those of which
+    another feature's name is a prefix followed by ``=``, or the other way round."""
+    return {
+        c
+        for c in features
+        for f in features
+        if f != c and (f.startswith(f"{c}=") or c.startswith(f"{f}="))
+    }
+
+
 def _check_name_collisions(
-    clean: dict[str, np.ndarray], path: str, numeric: list[str], categorical: list[str]
+    level_sets: dict[str, set[str]], path: str, numeric: list[str], categorical: list[str]
 ) -> None:
     """No two columns of the design matrix may share a name.
 
     A numeric feature must not be named like a one-hot column ``<cat>=<level>``; nor may two
     categoricals give the same one-hot name, which needs one name to be the other's followed
     by ``=`` (``a`` with level ``b=c`` and ``a=b`` with level ``c``: ``a=b=c``). Only the
-    levels of categoricals whose name is such a prefix are looked at.
+    levels of categoricals whose name is such a prefix are looked at: ``level_sets`` holds
+    the distinct clean values of those (:func:`_collision_candidates`).
     """
-    levels: dict[str, set[str]] = {}
 
     def level_set(cat: str) -> set[str]:
-        if cat not in levels:
-            levels[cat] = {v for v in pd.unique(clean[cat]) if v is not None} | {OTHER}
-        return levels[cat]
+        return level_sets[cat] | {OTHER}
 
     for col in numeric:
         for cat in categorical:
@@ -428,17 +456,21 @@ def _row_pattern(s: pd.Series) -> str | None:
     return None
 
 
-def _index_reason(s: pd.Series, name: str) -> str | None:
-    """Why a column looks like a saved row index, or None."""
+def _index_reason(table: _Columns, name: str) -> str | None:
+    """Why a column looks like a saved row index, or None.
+
+    Only integer columns can follow the row number: no other column is read.
+    """
     reasons = ["unnamed column"] if _UNNAMED.fullmatch(name) else []
-    pattern = _row_pattern(s)
-    if pattern:
-        reasons.append(pattern)
+    if ptypes.is_integer_dtype(table.dtypes[name]):
+        pattern = _row_pattern(table.column(name))
+        if pattern:
+            reasons.append(pattern)
     return ", ".join(reasons) or None
 
 
 def _index_columns(
-    df: pd.DataFrame,
+    table: _Columns,
     path: str,
     reserved: set[str],
     features: Sequence[str] | None,
@@ -451,13 +483,13 @@ def _index_columns(
     named in ``features`` or ``categorical`` is kept, and so is every one when ``keep``.
     """
     named = set(features or ()) | set(categorical or ())
-    candidates = features if features is not None else df.columns
+    candidates = features if features is not None else table.columns
     excluded: dict[str, str] = {}
     notes = []
     for col in candidates:
-        if col in reserved or col not in df.columns:
+        if col in reserved or col not in table.columns:
             continue
-        reason = _index_reason(df[col], col)
+        reason = _index_reason(table, col)
         if reason is None:
             continue
         what = f"{path}, column {col!r}: looks like a saved row index ({reason})"
@@ -490,20 +522,19 @@ def _first_nested(s: pd.Series) -> int | None:
     return int(np.flatnonzero(nested)[0]) if nested.any() else None
 
 
-def _check_nested(df: pd.DataFrame, path: str, columns: Sequence[str], features: set[str]):
+def _check_nested(s: pd.Series, path: str, col: str, feature: bool) -> None:
     """Every cell of a used column holds one scalar (pickles and Parquet can hold lists)."""
-    for col in columns:
-        row = _first_nested(df[col])
-        if row is None:
-            continue
-        value = df[col].iloc[row]
-        problem = (
-            f"nested values ({type(value).__name__}), e.g. row {row} = {_short(value)}; "
-            "give one value per cell"
-        )
-        if col in features:
-            problem += " (e.g. one column per element) or leave it out of data.features"
-        raise InputValidationError(path, problem, col)
+    row = _first_nested(s)
+    if row is None:
+        return
+    value = s.iloc[row]
+    problem = (
+        f"nested values ({type(value).__name__}), e.g. row {row} = {_short(value)}; "
+        "give one value per cell"
+    )
+    if feature:
+        problem += " (e.g. one column per element) or leave it out of data.features"
+    raise InputValidationError(path, problem, col)
 
 
 def _temporal_kind(s: pd.Series) -> str | None:
@@ -521,22 +552,21 @@ def _temporal_kind(s: pd.Series) -> str | None:
     return None
 
 
-def _check_temporal(df: pd.DataFrame, path: str, columns: Sequence[str]) -> None:
+def _check_temporal(s: pd.Series, path: str, col: str) -> None:
     """Dates and time spans are not features as such: the user chooses how to make numbers."""
-    for col in columns:
-        kind = _temporal_kind(df[col])
-        if kind is None:
-            continue
-        values = df[col].dropna()
-        example = f", e.g. row {values.index[0]} = {_short(values.iloc[0])}" if len(values) else ""
-        hint = "days since a reference date" if kind == "dates" else "days"
-        raise InputValidationError(
-            path,
-            f"feature holds {kind} ({df[col].dtype}){example}; convert it to a number "
-            f"(e.g. {hint}), list it under data.categorical to use it as levels, or leave "
-            "it out of data.features",
-            col,
-        )
+    kind = _temporal_kind(s)
+    if kind is None:
+        return
+    values = s.dropna()
+    example = f", e.g. row {values.index[0]} = {_short(values.iloc[0])}" if len(values) else ""
+    hint = "days since a reference date" if kind == "dates" else "days"
+    raise InputValidationError(
+        path,
+        f"feature holds {kind} ({s.dtype}){example}; convert it to a number "
+        f"(e.g. {hint}), list it under data.categorical to use it as levels, or leave "
+        "it out of data.features",
+        col,
+    )
 
 
 @dataclass(frozen=True)
@@ -584,60 +614,62 @@ def _text_profile(s: pd.Series) -> _TextProfile | None:
     )
 
 
-def _check_date_text(df: pd.DataFrame, path: str, col: str, prof: _TextProfile) -> None:
+def _check_date_text(s: pd.Series, path: str, col: str, prof: _TextProfile) -> None:
     if prof.dates >= MIXED_SHARE * prof.n:
-        row = int(np.flatnonzero(df[col].isin(prof.date_levels).to_numpy())[0])
+        row = int(np.flatnonzero(s.isin(prof.date_levels).to_numpy())[0])
         raise InputValidationError(
             path,
             f"feature holds dates as text ({prof.dates} of {prof.n} values, e.g. row {row} = "
-            f"{_short(df[col].iloc[row])}); convert it to a number (e.g. days since a "
+            f"{_short(s.iloc[row])}); convert it to a number (e.g. days since a "
             "reference date), list it under data.categorical to use it as levels, or leave it "
             "out of data.features",
             col,
         )
 
 
-def _feature_kinds(
-    df: pd.DataFrame, path: str, features: list[str], categorical: list[str], inferred: bool
-) -> tuple[pd.DataFrame, list[str], dict, list[str]]:
-    """Decide text features that hold numbers or dates (see the module docstring, 3-4).
+def _feature_kind(
+    s: pd.Series, path: str, col: str, inferred: bool
+) -> tuple[pd.Series | None, dict | None, str | None]:
+    """Decide a text feature that holds numbers or dates (see the module docstring, 3-4).
 
-    Returns the table (mostly-numeric text columns converted), the categorical features,
-    the conversions (column -> record for ``schema.json``) and the warning texts.
+    Called for the features whose kind may be decided from their values (all when
+    ``data.categorical`` is not given, else the ones it does not list).
+
+    Returns
+    -------
+    converted : pandas.Series or None
+        The column as numbers, if it is a mostly-numeric text column (then numeric).
+    record : dict or None
+        Its conversion record for ``schema.json``.
+    note : str or None
+        The warning text.
     """
-    converted: dict[str, dict] = {}
-    notes: list[str] = []
-    for col in features:
-        if (not inferred and col in categorical) or not _is_text(df[col]):
-            continue
-        prof = _text_profile(df[col])
-        if prof is None:
-            continue
-        _check_date_text(df, path, col, prof)
-        if not inferred or prof.numbers < MIXED_SHARE * prof.n or not len(prof.others):
-            continue
-        where = f"{path}, column {col!r}: {prof.numbers} of {prof.n} values are numbers"
-        n_other = prof.n - prof.numbers
-        if prof.numbers < NUMERIC_SHARE * prof.n:
-            notes.append(
-                f"{where}, {n_other} are not ({_counts(prof.others)}); used as categorical "
-                "(fix the values to use it as numeric)"
-            )
-            continue
-        if not converted:
-            df = df.copy(deep=False)
-        df[col] = _as_number(df[col])
-        categorical = [c for c in categorical if c != col]
-        converted[col] = {
-            "to": "numeric",
-            "n_set_missing": n_other,
-            "values": {str(v): int(k) for v, k in prof.others.iloc[:10].items()},
-        }
-        notes.append(
-            f"{where}; the {n_other} others set to missing ({_counts(prof.others)}) and the "
-            "column used as numeric (list it under data.categorical to keep it as text)"
+    if not _is_text(s):
+        return None, None, None
+    prof = _text_profile(s)
+    if prof is None:
+        return None, None, None
+    _check_date_text(s, path, col, prof)
+    if not inferred or prof.numbers < MIXED_SHARE * prof.n or not len(prof.others):
+        return None, None, None
+    where = f"{path}, column {col!r}: {prof.numbers} of {prof.n} values are numbers"
+    n_other = prof.n - prof.numbers
+    if prof.numbers < NUMERIC_SHARE * prof.n:
+        note = (
+            f"{where}, {n_other} are not ({_counts(prof.others)}); used as categorical "
+            "(fix the values to use it as numeric)"
         )
-    return df, categorical, converted, notes
+        return None, None, note
+    record = {
+        "to": "numeric",
+        "n_set_missing": n_other,
+        "values": {str(v): int(k) for v, k in prof.others.iloc[:10].items()},
+    }
+    note = (
+        f"{where}; the {n_other} others set to missing ({_counts(prof.others)}) and the "
+        "column used as numeric (list it under data.categorical to keep it as text)"
+    )
+    return _as_number(s), record, note
 
 
 # --------------------------------------------------------------------------- conversions
@@ -656,36 +688,42 @@ def coerce_event(s: pd.Series, path: str, column: str) -> np.ndarray:
     return _event_codes(s).to_numpy(dtype=np.int8)
 
 
-def _fix_zero_durations(x: np.ndarray, path: str, column: str) -> tuple[np.ndarray, str | None]:
-    """Zero durations set to half the smallest positive one, with the warning text."""
-    zero = x == 0
-    if not zero.any():
-        return x, None
-    positive = x[x > 0]
-    if positive.size == 0:
+def _zero_duration_fill(
+    n_zero: int, min_positive: float | None, path: str, column: str
+) -> tuple[float | None, str | None]:
+    """Value for the ``n_zero`` zero durations (half the smallest positive duration
+    ``min_positive``), with the warning text; ``(None, None)`` when no duration is zero."""
+    if not n_zero:
+        return None, None
+    if min_positive is None:
         raise InputValidationError(path, "all durations are zero", column)
-    eps = float(positive.min()) / 2.0
+    eps = min_positive / 2.0
     note = (
-        f"{path}, column {column!r}: {int(zero.sum())} zero duration(s) set to {eps:g} "
+        f"{path}, column {column!r}: {n_zero} zero duration(s) set to {eps:g} "
         "(half the smallest positive duration) so that parametric models can be fitted"
     )
-    return np.where(zero, eps, x), note
+    return eps, note
 
 
-def _clean_numeric(s: pd.Series) -> np.ndarray | None:
-    """Float values of a numeric feature, or None if it is constant or entirely missing."""
-    x = _as_number(s).to_numpy(dtype=float)
-    if np.isnan(x).all() or np.nanmin(x) == np.nanmax(x):
-        return None
-    return x
+def _numeric_values(s: pd.Series) -> np.ndarray:
+    """Float values of a numeric feature (row by row: a batch gives its rows' values)."""
+    return _as_number(s).to_numpy(dtype=float)
 
 
-def _clean_categorical(s: pd.Series) -> np.ndarray | None:
-    """String values of a categorical feature, or None if it is constant or entirely missing."""
+def _is_constant_numeric(x: np.ndarray) -> bool:
+    """True if a numeric feature is constant or entirely missing (it is then dropped)."""
+    return bool(np.isnan(x).all() or np.nanmin(x) == np.nanmax(x))
+
+
+def _categorical_values(s: pd.Series) -> np.ndarray:
+    """String values of a categorical feature, missing values as None (row by row).
+
+    Text columns already hold ``str`` values: then no Python call per value (``str(v)`` is
+    ``v``; the check runs in C), which was half of the validation's time at 1M rows.
+    """
     text = s.astype("object").where(s.notna(), None)
-    text = text.map(lambda v: None if v is None else str(v))
-    if text.nunique(dropna=True) <= 1:
-        return None
+    if ptypes.infer_dtype(text, skipna=True) not in ("string", "empty"):
+        text = text.map(lambda v: None if v is None else str(v))
     return text.to_numpy(dtype=object)
 
 
@@ -710,9 +748,10 @@ def _check_events(path: str, event_col: str, event: np.ndarray, n_rows: int, min
     return n_events
 
 
-def _many_levels(values: np.ndarray, path: str, col: str, max_levels: int) -> str | None:
+def _many_levels(
+    values: np.ndarray, n_levels: int, path: str, col: str, max_levels: int
+) -> str | None:
     """Warning text for a categorical with more than ``max_levels`` distinct levels."""
-    n_levels = int(pd.Series(values).nunique())
     if n_levels <= max_levels:
         return None
     note = (
@@ -733,7 +772,355 @@ def _warn(message: str) -> str:
     return message
 
 
+# --------------------------------------------------------------------------- column sources
+
+
+class _Columns(Protocol):
+    """A table read a whole column, or a row batch, at a time.
+
+    :class:`_FrameColumns` (a DataFrame in memory) and
+    :class:`survival_framework.batches.ParquetColumns` (a Parquet file, streamed) are the two
+    sources; the checks see the same Series from both.
+    """
+
+    columns: list[str]
+    dtypes: dict
+    n_rows: int
+
+    def column(self, name: str) -> pd.Series: ...
+
+    def batches(
+        self, columns: Sequence[str], batch_rows: int = ...
+    ) -> Iterator[tuple[int, pd.DataFrame]]: ...
+
+
+class _FrameColumns:
+    """A DataFrame (normalised by :func:`_normalise_columns`) as a :class:`_Columns`."""
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self.df = df
+        self.columns = list(df.columns)
+        self.dtypes = df.dtypes.to_dict()
+        self.n_rows = len(df)
+
+    def column(self, name: str) -> pd.Series:
+        return self.df[name]
+
+    def batches(
+        self, columns: Sequence[str], batch_rows: int | None = None
+    ) -> Iterator[tuple[int, pd.DataFrame]]:
+        # the table is in memory already: one batch, no copy
+        yield 0, self.df
+
+
 # --------------------------------------------------------------------------- entry point
+
+
+@dataclass
+class _Plan:
+    """What the checks decided, to convert any rows of the input into clean rows."""
+
+    duration_col: str
+    event_col: str
+    id_col: str | None
+    kept: list[str]  # the features written, in feature order
+    categorical: set[str]
+    zero_fill: float | None  # the value of zero durations (None: there are none)
+    event: np.ndarray  # int8 event of every input row (sampling, event counts)
+    id_type: pa.DataType | None  # Arrow type of the id column, fixed for every batch
+
+    @property
+    def input_columns(self) -> list[str]:
+        """Input columns the clean table is made of."""
+        ids = [self.id_col] if self.id_col else []
+        return [*ids, self.duration_col, self.event_col, *self.kept]
+
+    def clean(self, frame: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+        """Clean rows from input rows ``frame`` (at input positions ``rows``)."""
+        return pd.DataFrame(self.clean_columns(frame, rows))
+
+    def clean_columns(self, frame: pd.DataFrame, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The columns of :meth:`clean` as arrays, in order.
+
+        Every conversion is row by row, so a batch gives the rows of the whole-table result.
+        """
+        clean = {ROW_COL: np.asarray(rows, dtype=np.int64)}
+        if self.id_col is not None:
+            clean[self.id_col] = frame[self.id_col].to_numpy()
+        duration = _as_number(frame[self.duration_col]).to_numpy(dtype=float)
+        if self.zero_fill is not None:
+            duration = np.where(duration == 0, self.zero_fill, duration)
+        clean[self.duration_col] = duration
+        clean[self.event_col] = _event_codes(frame[self.event_col]).to_numpy(dtype=np.int8)
+        for col in self.kept:
+            s = frame[col]
+            clean[col] = _categorical_values(s) if col in self.categorical else _numeric_values(s)
+        return clean
+
+    def arrow_types(self) -> dict[str, pa.DataType]:
+        """Arrow types a batch cannot tell (text missing in all its rows would be ``null``)."""
+        types = {c: pa.string() for c in self.kept if c in self.categorical}
+        if self.id_type is not None:
+            types[self.id_col] = self.id_type
+        return types
+
+
+class _ColumnPass:
+    """The pass of :func:`_validate` over the used columns: stages 3-5 and the statistics
+    of fix 7, one column at a time, with every problem kept as ``(stage, rank, error)``.
+
+    Stages: 1 nested values (rank: visit order), 2 dates and time spans, 3 feature kinds
+    (rank: feature order), 4 values (rank: duration, event, id, then the features).
+    """
+
+    _FAILED = object()
+
+    def __init__(
+        self,
+        path: str,
+        duration_col: str,
+        event_col: str,
+        id_col: str | None,
+        features: list[str],
+        categorical: list[str],
+        inferred: bool,
+        max_levels: int | None,
+    ) -> None:
+        self.path, self.max_levels = path, max_levels
+        self.duration_col, self.event_col, self.id_col = duration_col, event_col, id_col
+        self.inferred = inferred  # data.categorical not given: text kinds are decided
+        self.position = {c: i for i, c in enumerate(features)}
+        value_cols = [duration_col, event_col, *([id_col] if id_col else []), *features]
+        self.value_rank = {c: i for i, c in enumerate(value_cols)}  # the pandera rule order
+        self.need_levels = _collision_candidates(features)
+        self.categorical = set(categorical)  # loses the text columns converted to numbers
+        self.problems: list[tuple[int, int, InputValidationError]] = []
+        self.raw_dtypes: dict[str, str] = {}
+        self.converted: dict[str, dict] = {}
+        self.kind_notes: dict[int, str] = {}  # feature position -> note
+        self.clean_notes: dict[int, list[str]] = {}
+        self.dropped: set[str] = set()
+        self.level_sets: dict[str, set[str]] = {}
+        self.event: np.ndarray | None = None
+        self.n_zero, self.min_positive = 0, None  # zero durations, smallest positive one
+        self.id_type: pa.DataType | None = None
+
+    def first_stage(self) -> int | None:
+        """The earliest stage with a problem so far."""
+        return min((p[0] for p in self.problems), default=None)
+
+    def _stage(self, k: int, rank: int, check: Callable, *args) -> object:
+        """``check(*args)`` of stage ``k``, or ``_FAILED`` if it fails or cannot matter."""
+        first = self.first_stage()
+        if first is not None and k > first:
+            return self._FAILED  # a problem of an earlier stage wins whatever this finds
+        try:
+            return check(*args)
+        except InputValidationError as exc:
+            self.problems.append((k, rank, exc))
+            return self._FAILED
+
+    def visit(self, i: int, col: str, s: pd.Series) -> None:
+        """Check column ``col`` (``i``-th in visit order) and gather its statistics."""
+        path, feature = self.path, col in self.position
+        if self._stage(1, i, _check_nested, s, path, col, feature) is self._FAILED:
+            return
+        if feature:
+            s = self._feature_stages(col, s)
+            if s is None:
+                return
+        rules = _rules(col, self.duration_col, self.event_col, self.id_col)
+        if col not in self.categorical:
+            rank = self.value_rank[col]
+            frame = s.to_frame(col)
+            if self._stage(4, rank, _check_values, frame, path, {col: rules}) is self._FAILED:
+                return
+        if self.problems:
+            return  # a problem will be raised: the statistics are not needed
+        if col == self.event_col:
+            self.event = _event_codes(s).to_numpy(dtype=np.int8)
+        elif col == self.duration_col:
+            # only the statistics of fix 7 are kept: the durations are converted per batch
+            duration = _as_number(s).to_numpy(dtype=float)
+            self.n_zero = int((duration == 0).sum())
+            if (duration > 0).any():
+                self.min_positive = float(duration[duration > 0].min())
+        elif col == self.id_col:
+            self.id_type = _arrow_type(s)
+        else:
+            _feature_statistics(
+                s, col, path, col in self.categorical, self.max_levels,
+                self.clean_notes.setdefault(self.position[col], []), self.dropped,
+                self.level_sets if col in self.need_levels else None,
+            )  # fmt: skip
+
+    def _feature_stages(self, col: str, s: pd.Series) -> pd.Series | None:
+        """Stages 2 and 3 of a feature: its values (numbers if converted), None on a problem."""
+        j = self.position[col]
+        decide = self.inferred or col not in self.categorical
+        if decide and self._stage(2, j, _check_temporal, s, self.path, col) is self._FAILED:
+            return None
+        self.raw_dtypes[col] = str(s.dtype)
+        if not decide:
+            return s
+        result = self._stage(3, j, _feature_kind, s, self.path, col, self.inferred)
+        if result is self._FAILED:
+            return None
+        numbers, record, note = result
+        if note:
+            self.kind_notes[j] = note
+        if numbers is None:
+            return s
+        self.categorical.discard(col)
+        self.converted[col] = record
+        return numbers
+
+
+def _validate(
+    table: _Columns,
+    path: str,
+    duration_col: str,
+    event_col: str,
+    id_col: str | None,
+    features: Sequence[str] | None,
+    categorical: Sequence[str] | None,
+    min_rows: int,
+    max_levels: int | None,
+    keep_index_columns: bool,
+) -> tuple[_Plan, dict]:
+    """Run every check on ``table``, reading each used column once; return plan and schema.
+
+    The checks of the module docstring run in stages (every column's nested-value check
+    before any column's date check, ...), and the first problem in that order is reported.
+    Holding one column at a time, each column goes through all its stages when it is read;
+    a problem is kept as ``(stage, position)`` and the smallest is raised after the pass,
+    which is the problem the stage-by-stage order meets first. The stages of a column stop
+    at its first problem, as a later stage of that column could not be reached anyway.
+    """
+    _check_structure(
+        table.n_rows,
+        table.columns,
+        path,
+        {"duration": duration_col, "event": event_col, "id": id_col},
+    )
+    reserved = {duration_col, event_col} | ({id_col} if id_col else set())
+    excluded, notes = _index_columns(
+        table, path, reserved, features, categorical, keep_index_columns
+    )
+    inferred = categorical is None
+    features, categorical = _resolve_features(
+        table.columns, table.dtypes, path, reserved, features, categorical, excluded
+    )
+    notes = [_warn(note) for note in notes]
+
+    scan = _ColumnPass(
+        path, duration_col, event_col, id_col, features, categorical, inferred, max_levels
+    )
+    visit = [*[c for c in table.columns if c in reserved], *features]  # nested-check order
+    for i, col in enumerate(visit):
+        if scan.first_stage() == 1:
+            break  # a nested value: every later column comes later in that stage's order
+        scan.visit(i, col, table.column(col))  # one column held at a time
+    if scan.problems:
+        k, _, exc = min(scan.problems, key=lambda p: (p[0], p[1]))
+        if k >= 4:  # the stage-by-stage order warned of the kind decisions before stage 4
+            notes += [_warn(scan.kind_notes[j]) for j in sorted(scan.kind_notes)]
+        raise exc
+    notes += [_warn(scan.kind_notes[j]) for j in sorted(scan.kind_notes)]
+    categorical_set, dropped = scan.categorical, scan.dropped
+    categorical = [c for c in categorical if c in categorical_set]
+
+    n_events = _check_events(path, event_col, scan.event, table.n_rows, min_rows)
+    zero_fill, note = _zero_duration_fill(scan.n_zero, scan.min_positive, path, duration_col)
+    if note:
+        notes.append(_warn(note))
+    for j in sorted(scan.clean_notes):
+        notes += [_warn(note) for note in scan.clean_notes[j]]
+    numeric = [c for c in features if c not in categorical_set and c not in dropped]
+    categorical = [c for c in categorical if c not in dropped]
+    if not numeric and not categorical:
+        raise InputValidationError(path, "every feature is constant or entirely missing")
+    _check_name_collisions(scan.level_sets, path, numeric, categorical)
+    raw_dtypes, converted = scan.raw_dtypes, scan.converted
+    event, id_type = scan.event, scan.id_type
+    schema = {
+        "source": path,
+        "duration_col": duration_col,
+        "event_col": event_col,
+        "id_col": id_col,
+        "numeric": numeric,
+        "categorical": categorical,
+        "dropped": [c for c in features if c in dropped],
+        "excluded": excluded,
+        "converted": converted,
+        "input_dtypes": {c: raw_dtypes[c] for c in [*numeric, *categorical]},
+        "n_rows": table.n_rows,
+        "n_events": n_events,
+        "warnings": notes,
+    }
+    plan = _Plan(
+        duration_col=duration_col,
+        event_col=event_col,
+        id_col=id_col,
+        kept=[c for c in features if c not in dropped],
+        categorical=set(categorical),
+        zero_fill=zero_fill,
+        event=event,
+        id_type=id_type,
+    )
+    return plan, schema
+
+
+def _rules(col: str, duration_col: str, event_col: str, id_col: str | None) -> Sequence[_Rule]:
+    """The value rules of a column (numeric features: :data:`_NUMERIC_FEATURE_RULES`)."""
+    if col == duration_col:
+        return _DURATION_RULES
+    if col == event_col:
+        return _EVENT_RULES
+    if col == id_col:
+        return _ID_RULES
+    return _NUMERIC_FEATURE_RULES
+
+
+def _arrow_type(s: pd.Series) -> pa.DataType | None:
+    """The Arrow type of an object column written as the clean table writes it (from
+    ``to_numpy()``), inferred from all its values: a batch of missing values only would
+    be typed ``null``. None for other columns, whose type every batch tells alike."""
+    values = s.to_numpy()
+    return pa.Array.from_pandas(values).type if values.dtype == object else None
+
+
+def _feature_statistics(
+    s: pd.Series,
+    col: str,
+    path: str,
+    is_categorical: bool,
+    max_levels: int | None,
+    notes: list[str],
+    dropped: set[str],
+    level_set: dict[str, set[str]] | None,
+) -> None:
+    """Drop a constant or entirely missing feature, flag one with many levels (fix 7).
+
+    ``notes`` gets the warning texts, ``dropped`` the dropped feature; ``level_set`` (when
+    given) the distinct values of a categorical, for the name-collision check.
+    """
+    if is_categorical:
+        values = _categorical_values(s)
+        n_levels = int(pd.Series(values).nunique())
+        constant = n_levels <= 1
+    else:
+        constant = _is_constant_numeric(_numeric_values(s))
+    if constant:
+        dropped.add(col)
+        notes.append(f"{path}, column {col!r}: feature is constant or entirely missing; dropped")
+        return
+    if is_categorical and max_levels is not None:
+        note = _many_levels(values, n_levels, path, col, max_levels)
+        if note:
+            notes.append(note)
+    if is_categorical and level_set is not None:
+        level_set[col] = {v for v in pd.unique(values) if v is not None}
 
 
 def validate_survival_table(
@@ -789,93 +1176,103 @@ def validate_survival_table(
     ------
     InputValidationError
         On the first problem found (see the module docstring for the order).
+
+    See Also
+    --------
+    validate_file : the same checks on a file, streamed when it is Parquet.
     """
     path = str(path)
     df = _normalise_columns(df, path)
-    _check_structure(df, path, {"duration": duration_col, "event": event_col, "id": id_col})
-    reserved = {duration_col, event_col} | ({id_col} if id_col else set())
-    excluded, notes = _index_columns(df, path, reserved, features, categorical, keep_index_columns)
-    inferred = categorical is None
-    features, categorical = _resolve_features(df, path, reserved, features, categorical, excluded)
-    notes = [_warn(note) for note in notes]
-    _check_nested(df, path, [*[c for c in df.columns if c in reserved], *features], set(features))
-    _check_temporal(df, path, [c for c in features if inferred or c not in categorical])
-    raw_dtypes = {c: str(df[c].dtype) for c in features}
-    df, categorical, converted, kind_notes = _feature_kinds(
-        df, path, features, categorical, inferred
-    )
-    notes += [_warn(note) for note in kind_notes]
-
-    rules: dict[str, Sequence[_Rule]] = {duration_col: _DURATION_RULES, event_col: _EVENT_RULES}
-    if id_col is not None:
-        rules[id_col] = _ID_RULES
-    rules.update({c: _NUMERIC_FEATURE_RULES for c in features if c not in categorical})
-    _check_values(df, path, rules)
-
-    duration = _as_number(df[duration_col]).to_numpy(dtype=float)
-    event = _event_codes(df[event_col]).to_numpy(dtype=np.int8)
-    n_events = _check_events(path, event_col, event, len(df), min_rows)
-    duration, note = _fix_zero_durations(duration, path, duration_col)
-    if note:
-        notes.append(_warn(note))
-
-    clean = {ROW_COL: np.arange(len(df), dtype=np.int64)}
-    if id_col is not None:
-        clean[id_col] = df[id_col].to_numpy()
-    clean[duration_col] = duration
-    clean[event_col] = event
-    dropped = _clean_features(df, path, features, categorical, max_levels, clean, notes)
-    numeric = [c for c in features if c not in categorical and c not in dropped]
-    categorical = [c for c in categorical if c not in dropped]
-    if not numeric and not categorical:
-        raise InputValidationError(path, "every feature is constant or entirely missing")
-    _check_name_collisions(clean, path, numeric, categorical)
-    schema = {
-        "source": path,
-        "duration_col": duration_col,
-        "event_col": event_col,
-        "id_col": id_col,
-        "numeric": numeric,
-        "categorical": categorical,
-        "dropped": dropped,
-        "excluded": excluded,
-        "converted": converted,
-        "input_dtypes": {c: raw_dtypes[c] for c in [*numeric, *categorical]},
-        "n_rows": len(df),
-        "n_events": n_events,
-        "warnings": notes,
-    }
-    return pd.DataFrame(clean), schema
+    plan, schema = _validate(
+        _FrameColumns(df), path, duration_col, event_col, id_col, features, categorical,
+        min_rows, max_levels, keep_index_columns,
+    )  # fmt: skip
+    return plan.clean(df, np.arange(len(df))), schema
 
 
-def _clean_features(
-    df: pd.DataFrame,
-    path: str,
-    features: list[str],
-    categorical: list[str],
-    max_levels: int | None,
-    clean: dict[str, np.ndarray],
-    notes: list[str],
-) -> list[str]:
-    """Add the clean feature columns to ``clean`` and their warnings to ``notes``.
+def validate_file(
+    path: str | os.PathLike,
+    clean_path: str | os.PathLike,
+    duration_col: str,
+    event_col: str,
+    id_col: str | None = None,
+    features: Sequence[str] | None = None,
+    categorical: Sequence[str] | None = None,
+    min_rows: int = 2,
+    max_levels: int | None = None,
+    keep_index_columns: bool = False,
+    sample_size: int | None = None,
+    seed: int = 0,
+    batch_rows: int = BATCH_ROWS,
+    log: logging.Logger | None = None,
+) -> dict:
+    """Validate the table in ``path`` and write its clean rows to ``clean_path``.
 
-    Returns the features dropped as constant or entirely missing.
+    The checks, warnings and messages are those of :func:`validate_survival_table`, and the
+    file written holds the same rows, columns, dtypes and values as its result (sampled as
+    :func:`~survival_framework.splits.stratified_sample` samples it). A Parquet input is
+    never held whole: its columns are checked one at a time, then its clean rows are
+    converted and written one batch of ``batch_rows`` rows at a time. CSV and pickle inputs
+    are read whole (pandas has no exact chunked reader for them: a CSV column's dtype is
+    inferred from the whole column) and written from memory.
+
+    Parameters
+    ----------
+    path : path-like
+        Input table (CSV, Parquet or pickle).
+    clean_path : path-like
+        Where to write ``clean.parquet`` (atomically).
+    duration_col, event_col, id_col, features, categorical, min_rows, max_levels, keep_index_columns
+        As :func:`validate_survival_table`.
+    sample_size : int, optional
+        Keep a stratified sample of this many rows (``run_type: sample``).
+    seed : int
+        Seed of the sample.
+    batch_rows : int
+        Rows per batch read and written (Parquet input).
+    log : logging.Logger, optional
+        Gets the size of the table read.
+
+    Returns
+    -------
+    dict
+        The schema (:func:`validate_survival_table`) with ``n_rows_used`` and
+        ``n_events_used``.
+
+    Raises
+    ------
+    InputValidationError
+        As :func:`validate_survival_table`, and for unreadable files.
     """
-    dropped = []
-    for col in features:
-        values = _clean_categorical(df[col]) if col in categorical else _clean_numeric(df[col])
-        if values is None:
-            dropped.append(col)
-            notes.append(
-                _warn(f"{path}, column {col!r}: feature is constant or entirely missing; dropped")
-            )
-            continue
-        clean[col] = values
-        if col in categorical and max_levels is not None:
-            note = _many_levels(values, path, col, max_levels)
-            if note:
-                notes.append(_warn(note))
-    return dropped
+    label = str(path)
+    frame = read_table(path, columns=[]) if _is_parquet(path) else None
+    table: _Columns
+    if frame is not None:  # read_table has checked the footer, the names and the size
+        table = ParquetColumns(path, label)
+    else:
+        table = _FrameColumns(_normalise_columns(read_table(path), label))
+    if log is not None:
+        log.info("read %s: %d rows x %d columns", label, table.n_rows, len(table.columns))
+    plan, schema = _validate(
+        table, label, duration_col, event_col, id_col, features, categorical, min_rows,
+        max_levels, keep_index_columns,
+    )  # fmt: skip
+    keep = None
+    if sample_size is not None:
+        keep = sample_positions(plan.event, sample_size, seed)
+    rows = np.arange(table.n_rows) if keep is None else keep
+    schema.update(n_rows_used=len(rows), n_events_used=int(plan.event[rows].sum()))
+    with write_chunks([clean_path], plan.arrow_types()) as (writer,):
+        for offset, batch in table.batches(plan.input_columns, batch_rows):
+            at = positions_in(rows, offset, offset + len(batch))
+            if len(at) < len(batch):
+                batch = batch.iloc[at].reset_index(drop=True)
+            writer.write_arrays(plan.clean_columns(batch, offset + at))
+    return schema
+
+
+def _is_parquet(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in PARQUET_SUFFIXES
 
 
 def warning_summary(notes: Sequence[str], log: str, step: str, limit: int = 10) -> str | None:

@@ -6,7 +6,36 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-__all__ = ["stratified_sample", "assign_folds"]
+__all__ = ["sample_positions", "stratified_sample", "assign_folds"]
+
+
+def sample_positions(event: np.ndarray, n_rows: int, seed: int) -> np.ndarray | None:
+    """Sorted positions of a sample of ``n_rows`` rows stratified on the event indicator.
+
+    Only the event column is needed, so a table can be sampled before its rows are read:
+    ``validate_data`` picks the positions, then converts and writes only those rows.
+
+    Parameters
+    ----------
+    event : ndarray of shape (n_samples,)
+        Event indicator (0/1) of every row.
+    n_rows : int
+        Rows to keep.
+    seed : int
+        Random seed.
+
+    Returns
+    -------
+    ndarray of int64 or None
+        Row positions in increasing order; None if ``n_rows >= len(event)`` (every row).
+    """
+    event = np.asarray(event)
+    if n_rows >= len(event):
+        return None
+    keep, _ = train_test_split(
+        np.arange(len(event)), train_size=n_rows, stratify=event, random_state=seed
+    )
+    return np.sort(keep)
 
 
 def stratified_sample(df: pd.DataFrame, event_col: str, n_rows: int, seed: int) -> pd.DataFrame:
@@ -26,14 +55,12 @@ def stratified_sample(df: pd.DataFrame, event_col: str, n_rows: int, seed: int) 
     Returns
     -------
     pandas.DataFrame
-        The sample, in the original row order.
+        The sample, in the original row order (the rows of :func:`sample_positions`).
     """
-    if n_rows >= len(df):
+    keep = sample_positions(df[event_col].to_numpy(), n_rows, seed)
+    if keep is None:
         return df
-    keep, _ = train_test_split(
-        np.arange(len(df)), train_size=n_rows, stratify=df[event_col].to_numpy(), random_state=seed
-    )
-    return df.iloc[np.sort(keep)].reset_index(drop=True)
+    return df.iloc[keep].reset_index(drop=True)
 
 
 def assign_folds(event: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
