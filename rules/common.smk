@@ -25,6 +25,7 @@ from survival_framework.demo import DEMO_DATASETS  # noqa: E402
 from survival_framework.engine import select_etl_engine  # noqa: E402
 from survival_framework.integrity import find_broken, input_changed, mark_broken  # noqa: E402
 from survival_framework.modelspec import read_registry  # noqa: E402
+from survival_framework.resources import request_mb  # noqa: E402
 
 SCHEMA = Path(workflow.basedir) / "config" / "schema.yaml"
 # The registry read from models.py's source: importing it (scikit-learn) would add a second
@@ -118,21 +119,23 @@ def mem_mb_spark(wildcards, attempt):
     return int(mb + 3000 * attempt)
 
 
-# Memory requests grow with the input (a fold job holds one fold's train and test matrices
-# plus the model; ~40 bytes per training cell for the largest model). Profiles may override.
-# Measured peaks (make bench-etl and the 10M validate run): validate_data 1.5 GB at 35 MB
-# of Parquet (1M rows) and 5.6 GB at 352 MB (10M); split_data 1.5 GB at 40 MB of
-# clean.parquet and 12.7 GB at 395 MB.
+# Memory requests grow with the input: survival_framework.resources holds the measured
+# linear model (fixed MB + MB per MB of Parquet input) of each stage's peak RSS
+# (docs/benchmarks.md#memory). Profiles may override.
 def mem_mb_validate(wildcards, input, attempt):
-    return int((1500 + 14 * input.size_mb) * attempt)
+    return request_mb("validate_data", input.size_mb, attempt)
 
 
 def mem_mb_split(wildcards, input, attempt):
-    return int((1000 + 35 * sum(input_size_mb(f) for f in input)) * attempt)
+    return request_mb("split_data", sum(input_size_mb(f) for f in input), attempt)
 
 
 def mem_mb_fit(wildcards, input, attempt):
-    return int((1500 + 70 * input.size_mb) * attempt)
+    return request_mb("fit_model", input.size_mb, attempt)
+
+
+def mem_mb_final(wildcards, input, attempt):
+    return request_mb("fit_final_model", input.size_mb, attempt)
 
 
 def attempt_number(wildcards, attempt):

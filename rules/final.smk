@@ -28,7 +28,7 @@ rule fit_final_model:
     conda:
         "../envs/survival.yaml"
     resources:
-        mem_mb=mem_mb_fit,
+        mem_mb=mem_mb_final,
         runtime=runtime_fit,
     params:
         model_params=model_params,
@@ -58,7 +58,7 @@ rule fit_best_model:
     conda:
         "../envs/survival.yaml"
     resources:
-        mem_mb=mem_mb_fit,
+        mem_mb=mem_mb_final,
         runtime=runtime_fit,
     params:
         all_model_params=all_model_params(),

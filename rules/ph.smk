@@ -22,7 +22,7 @@ rule test_proportional_hazards:
     conda:
         "../envs/survival.yaml"
     resources:
-        mem_mb=mem_mb_fit,
+        mem_mb=mem_mb_final,
     params:
         alpha=config["ph"]["alpha"],
         max_rows=config["ph"]["max_rows"],

@@ -29,6 +29,7 @@ def main(smk) -> None:
             max_levels=p.max_levels,
             n_jobs=smk.threads,
             log=job.log,
+            release_input=True,
         )
         artifact["provenance"] = job.provenance(
             extra={

@@ -61,3 +61,26 @@ def test_state_is_json_serialisable(table):
 
     state = pp.fit_state(table, ["x1", "x2"], ["cat"])
     assert json.loads(json.dumps(state)) == state
+
+
+def test_transform_matrix_equals_transform_and_releases_columns():
+    rng = np.random.default_rng(11)
+    df = pd.DataFrame(
+        {
+            "a": rng.normal(size=300),
+            "b": rng.choice(["x", "y", "z", None], 300),
+            "c": rng.choice(["u", "v", "w"], 300, p=[0.6, 0.399, 0.001]),
+            "keep": np.arange(300),
+        }
+    )
+    df.loc[[3, 7], "a"] = np.nan
+    state = pp.fit_state(df, ["a"], ["b", "c"], 0.01)
+    expected = pp.transform(df, state).to_numpy()
+    raw = df.copy()
+    X = pp.transform_matrix(raw, state, release=True)
+    assert X.flags.f_contiguous
+    np.testing.assert_array_equal(X, expected)
+    assert list(raw.columns) == ["keep"]  # the raw feature columns were dropped
+    X32 = pp.transform_matrix(df, state, dtype=np.float32)
+    assert X32.dtype == np.float32
+    np.testing.assert_array_equal(X32, expected.astype(np.float32))

@@ -21,7 +21,7 @@ import pandas as pd
 
 from . import preprocess
 from .metrics import to_structured
-from .models import get_model, model_seed
+from .models import get_model, model_input_dtype, model_seed
 
 __all__ = [
     "ARTIFACT_FORMAT",
@@ -112,11 +112,13 @@ def fit_final_model(
     max_levels: int | None = None,
     n_jobs: int = 1,
     log: logging.Logger | None = None,
+    release_input: bool = False,
 ) -> dict[str, Any]:
     """Fit ``model`` on every row of ``clean`` and return the artifact dictionary.
 
     The seed is ``model_seed(seed, model, n_folds)``: the "fold" after the CV folds, so the
-    final fit never reuses a CV fit's random stream.
+    final fit never reuses a CV fit's random stream. With ``release_input``, the feature
+    columns of ``clean`` are dropped (in place) once they are in the model matrix.
     """
     log = log or _log
     dur, ev = schema["duration_col"], schema["event_col"]
@@ -125,8 +127,13 @@ def fit_final_model(
         clean, schema["numeric"], schema["categorical"], min_frequency, max_levels=max_levels
     )
     features = preprocess.output_columns(state)
-    X = preprocess.transform(clean, state).to_numpy(dtype=float)
+    train_schema = training_schema(clean, schema)
     y = to_structured(clean[ev].to_numpy(), clean[dur].to_numpy(float))
+    # the raw columns are dropped as the matrix fills (release=True): the caller's table and
+    # the matrix are never both whole in memory
+    X = preprocess.transform_matrix(
+        clean, state, dtype=model_input_dtype(model, params), release=release_input
+    )
     fit_seed = model_seed(seed, model, n_folds)
     estimator = get_model(model, random_state=fit_seed, n_jobs=n_jobs, **dict(params))
     log.info(
@@ -151,7 +158,7 @@ def fit_final_model(
         "estimator": estimator,
         "preprocessor": state,
         "features": features,
-        "training_schema": training_schema(clean, schema),
+        "training_schema": train_schema,
         "times": [float(t) for t in times],
         "median_grid": median_grid(y["time"], y["event"]).tolist(),
         "n_train": int(X.shape[0]),

@@ -266,3 +266,39 @@ def transform_columns(df: pd.DataFrame, state: dict) -> dict[str, np.ndarray]:
         if st["has_other"]:
             out[f"{col}={OTHER}"] = (~pd.Series(values).isin(known)).to_numpy(dtype=float)
     return out
+
+
+def transform_matrix(
+    df: pd.DataFrame, state: dict, dtype: type = np.float64, release: bool = False
+) -> np.ndarray:
+    """:func:`transform` as one Fortran-order matrix, filled one raw column at a time.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Rows with the raw feature columns named in ``state``.
+    state : dict
+        Output of :func:`fit_state`.
+    dtype : numpy dtype
+        Of the matrix (float32 for models that cast to it anyway).
+    release : bool
+        Drop each raw column from ``df`` once transformed, so the raw table and the matrix
+        are never both whole in memory (at 10M rows each is ~4 GB).
+
+    Returns
+    -------
+    ndarray of shape (len(df), len(output_columns(state)))
+        The same values as ``transform(df, state)`` (cast to ``dtype``).
+    """
+    names = output_columns(state)
+    X = np.empty((len(df), len(names)), dtype=dtype, order="F")
+    j = 0
+    for kind in ("numeric", "categorical"):
+        for col, st in state[kind].items():
+            one = {kind: {col: st}, "numeric" if kind == "categorical" else "categorical": {}}
+            for values in transform_columns(df, one).values():
+                X[:, j] = values
+                j += 1
+            if release:
+                del df[col]
+    return X

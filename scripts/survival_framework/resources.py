@@ -1,0 +1,39 @@
+"""Memory requests of the heavy jobs: a linear model of peak RSS in the job's input size.
+
+Each stage's peak RSS is ``fixed MB + slope x MB of Parquet input``, fitted to the peaks
+Snakemake records (``benchmarks/**/*.tsv``) on the production generator's tables at 287K and
+1M rows (``make bench-scale``, ``docs/bench/scale_memory.csv``; ``docs/benchmarks.md#memory``
+gives the same model in bytes per row). ``rules/common.smk`` requests ``HEADROOM`` times it,
+doubled on each retry; ``tests/test_memory.py`` checks measured peaks against it, so a change
+that materialises another copy of a table fails there before it fails on a cluster node.
+Input MB rather than rows, because Parquet size follows rows x columns, as memory does.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MEMORY_MODEL", "HEADROOM", "peak_mb", "request_mb"]
+
+# stage: (fixed MB, MB of peak RSS per MB of Parquet input)
+MEMORY_MODEL: dict[str, tuple[float, float]] = {
+    # one column at a time plus one row batch (input: the raw table)
+    "validate_data": (500.0, 3.6),
+    # fold masks, one column, one batch (input: clean.parquet)
+    "split_data": (600.0, 1.7),
+    # one fold's train + test matrices once, plus the model (input: train + test Parquet);
+    # the largest model (coxph, float64) sets the slope
+    "fit_model": (300.0, 10.0),
+    # every row's raw table, then its matrix as the raw columns are dropped (clean.parquet)
+    "fit_final_model": (400.0, 14.0),
+}
+HEADROOM = 1.3
+
+
+def peak_mb(stage: str, input_mb: float) -> float:
+    """Modelled peak RSS (MB) of ``stage`` for ``input_mb`` MB of input."""
+    fixed, slope = MEMORY_MODEL[stage]
+    return fixed + slope * float(input_mb)
+
+
+def request_mb(stage: str, input_mb: float, attempt: int = 1) -> int:
+    """Memory to request (MB): the modelled peak with headroom, times the attempt."""
+    return int(HEADROOM * peak_mb(stage, input_mb) * attempt)
