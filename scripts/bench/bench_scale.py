@@ -105,18 +105,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cores", type=int, default=2)
     args = ap.parse_args(argv)
     runs, jobs = [], []
-    for n in sorted(args.rows):
-        record, job_table = run_size(n, "pandas", args.cores, ())
+    plan = [(n, "pandas", ()) for n in sorted(args.rows)]
+    plan += [(n, "spark", SPLIT_TARGETS) for n in sorted(args.spark_rows)]
+    for n, engine, targets in plan:
+        record, job_table = run_size(n, engine, args.cores, targets)
         runs.append(record)
         jobs.append(job_table)
-    for n in sorted(args.spark_rows):
-        record, job_table = run_size(n, "spark", args.cores, SPLIT_TARGETS)
-        runs.append(record)
-        jobs.append(job_table)
+        write_results(runs, jobs)  # after every run: a long run set keeps what it measured
+
+
+def write_results(runs: list[dict], jobs: list[pd.DataFrame]) -> None:
+    """Write scale.csv (wall-time ratios between sizes), scale_jobs.csv, scale_memory.csv."""
     runs_df = pd.DataFrame(runs)
     full = runs_df[runs_df["engine"] == "pandas"].sort_values("rows")
-    ratio = full["wall_s"] / full["wall_s"].shift(1)
-    runs_df["wall_ratio_to_previous_size"] = ratio.reindex(runs_df.index)
+    runs_df["wall_ratio_to_previous_size"] = (full["wall_s"] / full["wall_s"].shift(1)).reindex(
+        runs_df.index
+    )
     runs_df["rows_ratio_to_previous_size"] = (full["rows"] / full["rows"].shift(1)).reindex(
         runs_df.index
     )
@@ -125,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     runs_df.to_csv(DOCS / "scale.csv", index=False)
     jobs_df.to_csv(DOCS / "scale_jobs.csv", index=False)
     memory_model(jobs_df).to_csv(DOCS / "scale_memory.csv", index=False)
-    print(runs_df.to_string())
+    print(runs_df.to_string(), flush=True)
 
 
 if __name__ == "__main__":
