@@ -920,3 +920,19 @@ def test_nan_predictions_make_a_failed_fold(monkeypatch, where):
     assert "non-finite" in record["error"]["message"]
     assert all(np.isnan(v) for v in record["metrics"].values())
     assert predictions is None
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_harrell_and_uno_from_one_pass_equal_the_separate_functions(seed):
+    from survival_framework.concordance import harrell_and_uno
+
+    rng = np.random.default_rng(100 + seed)
+    n = int(rng.integers(20, 300))
+    y_test = random_outcome(rng, n, 30, 0.6)
+    y_train = random_outcome(rng, 2 * n, 40, 0.6)
+    y_train["time"][0], y_train["event"][0] = 1000.0, True
+    risk = np.round(rng.normal(size=n), 1)
+    tau = float(np.quantile(y_test["time"], 0.7))
+    harrell, uno = harrell_and_uno(y_train, y_test, risk, tau)
+    assert harrell == concordance_index_censored(y_test["event"], y_test["time"], risk)
+    assert uno == concordance_index_ipcw(y_train, y_test, risk, tau=tau)

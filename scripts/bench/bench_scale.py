@@ -103,9 +103,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rows", type=int, nargs="+", default=[287_000, 1_000_000, 10_000_000])
     ap.add_argument("--spark-rows", type=int, nargs="*", default=[10_000_000])
     ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument(
+        "--targets", nargs="*", default=[], help="targets of the pandas runs (default: rule all)"
+    )
+    ap.add_argument("--append", action="store_true", help="add to the CSVs of an earlier run set")
     args = ap.parse_args(argv)
     runs, jobs = [], []
-    plan = [(n, "pandas", ()) for n in sorted(args.rows)]
+    if args.append and (DOCS / "scale.csv").exists():
+        runs = (
+            pd.read_csv(DOCS / "scale.csv")
+            .drop(columns=["wall_ratio_to_previous_size", "rows_ratio_to_previous_size"])
+            .to_dict("records")
+        )
+        jobs = [pd.read_csv(DOCS / "scale_jobs.csv")]
+    plan = [(n, "pandas", tuple(args.targets)) for n in sorted(args.rows)]
     plan += [(n, "spark", SPLIT_TARGETS) for n in sorted(args.spark_rows)]
     for n, engine, targets in plan:
         record, job_table = run_size(n, engine, args.cores, targets)
@@ -117,7 +128,9 @@ def main(argv: list[str] | None = None) -> None:
 def write_results(runs: list[dict], jobs: list[pd.DataFrame]) -> None:
     """Write scale.csv (wall-time ratios between sizes), scale_jobs.csv, scale_memory.csv."""
     runs_df = pd.DataFrame(runs)
-    full = runs_df[runs_df["engine"] == "pandas"].sort_values("rows")
+    # ratios between sizes only between complete runs (everything rule all makes)
+    full = runs_df[(runs_df["engine"] == "pandas") & (runs_df["targets"] == "all")]
+    full = full.sort_values("rows")
     runs_df["wall_ratio_to_previous_size"] = (full["wall_s"] / full["wall_s"].shift(1)).reindex(
         runs_df.index
     )

@@ -26,9 +26,13 @@ def _counts(
     event: np.ndarray, time: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Unique times, events, rows at risk and censored rows at each unique time."""
-    order = np.argsort(time, kind="mergesort")
+    # one quicksort: the counts do not depend on the order within equal times, and
+    # np.unique would sort a second time
+    order = np.argsort(time)
     t = time[order]
-    uniq, first, total = np.unique(t, return_index=True, return_counts=True)
+    first = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
+    uniq = t[first]
+    total = np.diff(np.r_[first, len(t)])
     n_events = np.add.reduceat(event[order].astype(np.int64), first)
     n_at_risk = len(t) - np.r_[0, np.cumsum(total)[:-1]]
     return uniq, n_events, n_at_risk, total - n_events

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .concordance import concordance_index_censored, concordance_index_ipcw
+from .concordance import concordance_index_censored, concordance_index_ipcw, harrell_and_uno
 from .kaplan_meier import CensoringDistribution
 from .outcome import censor_after, to_structured
 from .time_dependent import cumulative_dynamic_auc, integrated_brier_score
@@ -104,9 +104,10 @@ def evaluate_predictions(
         length (a model that outputs NaN yields a failed fold, never a metric).
     """
     cens = CensoringDistribution(y_train)  # estimated once for the three IPCW metrics
+    harrell, uno = harrell_and_uno(cens, y_test, risk, tau)  # one counting pass for both
     return {
-        "harrell_c": harrell_c(y_test["event"], y_test["time"], risk),
-        "uno_c": uno_c(cens, y_test, risk, tau),
+        "harrell_c": harrell[0],
+        "uno_c": uno[0],
         "ibs": integrated_brier(cens, y_test, surv, times),
         "mean_auc": mean_auc(cens, y_test, surv, times),
     }
