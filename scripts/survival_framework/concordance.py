@@ -229,12 +229,22 @@ def concordance_index_ipcw(
         test event time (before ``tau``) or a test event lies beyond the training times.
     """
     test_event, test_time = check_y_survival(survival_test)
-    mask = test_time < tau if tau is not None else np.ones(len(test_time), dtype=bool)
     estimate = check_estimate_1d(estimate, test_time)
-    cens = censoring_distribution(survival_train)
-    ipcw = np.zeros(estimate.shape[0])
-    ipcw[mask] = cens.predict_ipcw(survival_test[mask])
-    return weighted_concordance(test_event, test_time, estimate, np.square(ipcw), tied_tol)
+    weights = _uno_weights(survival_train, survival_test, test_time, tau)
+    return weighted_concordance(test_event, test_time, estimate, weights, tied_tol)
+
+
+def _uno_weights(
+    survival_train: np.ndarray | CensoringDistribution,
+    survival_test: np.ndarray,
+    test_time: np.ndarray,
+    tau: float | None,
+) -> np.ndarray:
+    """Uno's pair weights ``1 / G(t_i)^2`` of the test events before ``tau`` (0 otherwise)."""
+    mask = test_time < tau if tau is not None else np.ones(len(test_time), dtype=bool)
+    ipcw = np.zeros(len(test_time))
+    ipcw[mask] = censoring_distribution(survival_train).predict_ipcw(survival_test[mask])
+    return np.square(ipcw)
 
 
 def harrell_and_uno(
@@ -259,9 +269,7 @@ def harrell_and_uno(
     estimate = check_estimate_1d(estimate, test_time)
     if len(test_time) < 2:
         raise ValueError("Need a minimum of two samples")
-    mask = test_time < tau if tau is not None else np.ones(len(test_time), dtype=bool)
-    ipcw = np.zeros(estimate.shape[0])
-    ipcw[mask] = censoring_distribution(survival_train).predict_ipcw(survival_test[mask])
-    weights = np.vstack([np.ones(len(estimate)), np.square(ipcw)])
+    uno = _uno_weights(survival_train, survival_test, test_time, tau)
+    weights = np.vstack([np.ones(len(estimate)), uno])
     harrell, uno = weighted_concordance(test_event, test_time, estimate, weights, tied_tol)
     return harrell, uno
