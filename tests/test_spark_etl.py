@@ -199,6 +199,50 @@ def test_spark_rejects_one_path_too_few_before_any_work(spark, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("layout", ["ordered", "unsorted_inside", "round_robin"])
+def test_write_split_orders_rows_with_the_driver_bounded(spark, tmp_path, layout):
+    """Executors write the parts; the file holds exactly the split's rows in ``_row`` order
+    under the real column names, with no part directory left. Partitions with disjoint
+    ``_row`` ranges (how ``validate_data`` writes) are copied in order (a row group sorted
+    on the driver if it is not sorted inside); round-robin partitions, whose ranges
+    overlap, are range-sorted by Spark first."""
+    import logging
+
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+
+    from survival_framework.spark_etl import _write_split
+
+    rng = np.random.default_rng(7)
+    n = 5000
+    rows = np.sort(rng.choice(20 * n, size=n, replace=False)).astype(np.int64)
+    df = pd.DataFrame(
+        {ROW_COL: rows, "a=b c": rng.normal(size=n), "site,x": rng.choice(["u", "v"], n)}
+    )
+    sdf = spark.createDataFrame(df)
+    if layout == "round_robin":
+        sdf = sdf.coalesce(1).repartition(3)
+    else:
+        sdf = sdf.repartitionByRange(3, ROW_COL)
+        key = F.col(ROW_COL) if layout == "ordered" else F.rand(seed=3)
+        sdf = sdf.sortWithinPartitions(key)
+    out = tmp_path / "fold_0" / "train.parquet"
+    how = _write_split(sdf, rows, out, 0.01, logging.getLogger("t"))
+    assert how == ("sorted" if layout == "round_robin" else "ordered")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["train.parquet"]
+    got = pq.read_table(out)
+    assert got.schema.names == [ROW_COL, "a=b c", "site,x"]
+    assert str(got.schema.field("site,x").type) == "string"
+    # chunk_mb=0.01: sorted row groups are copied in chunks, an unsorted one sorted whole
+    n_groups = pq.ParquetFile(out).num_row_groups
+    assert n_groups == 3 if layout == "unsorted_inside" else n_groups > 3
+    pd.testing.assert_frame_equal(got.to_pandas(), df)
+    with pytest.raises(RuntimeError, match="rows other than the split"):
+        _write_split(sdf, rows + 1, out, 0.01, logging.getLogger("t"))
+    pd.testing.assert_frame_equal(pq.read_table(out).to_pandas(), df)  # the old file stays
+    assert sorted(p.name for p in out.parent.iterdir()) == ["train.parquet"]
+
+
 def load_script(path: Path):
     """A script (not a package module) imported by path."""
     import importlib.util

@@ -14,8 +14,9 @@ grows with the data here stays bounded on the driver: only ``_row``, the duratio
 event (17 bytes a row) are collected, to assign folds and derive the grid with the same
 :func:`~survival_framework.etl.folds_and_grid` as pandas; the fold-fitted statistics are
 five Spark aggregations for all folds, the transform is Spark column expressions, and the
-matrices reach the driver in chunks of about ``chunk_mb`` MB through Arrow, appended to one
-Parquet file each.
+executors write the matrices as Parquet part files that the driver copies, one row group of
+about ``chunk_mb`` MB at a time and in ``_row`` order, into one Parquet file per split
+(:func:`_write_split`; no matrix is ever collected into the driver's JVM heap).
 
 Parity with pandas: fold membership and grid are identical by construction, the states
 agree as :mod:`survival_framework.spark_stats` describes, and the transform is the same
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -160,31 +162,129 @@ def transform_columns(state: dict, names: dict[str, str]) -> list[Column]:
 
 
 def _write_split(
-    frame: DataFrame, rows: np.ndarray, path: Path, chunk_rows: int, log: logging.Logger
-) -> None:
-    """Write ``frame`` ordered by ``_row`` to one Parquet file, ``chunk_rows`` rows per
-    Spark job (``rows``: the sorted ``_row`` values of the split, known on the driver)."""
-    from pyspark.sql import functions as F
+    frame: DataFrame, rows: np.ndarray, path: Path, chunk_mb: float, log: logging.Logger
+) -> str:
+    """Write ``frame`` ordered by ``_row`` to one Parquet file, bounded on the driver.
 
-    starts = rows[::chunk_rows]
+    The executors write ``frame`` as Parquet part files (row groups of about ``chunk_mb``
+    MB) to a directory beside ``path``; nothing of the matrix passes through the driver's
+    JVM. The driver then copies the row groups into ``path`` in ``_row`` order, one row
+    group at a time. The partitions of the validated table are contiguous ``_row`` ranges
+    (``validate_data`` writes it ordered by ``_row``), so the row groups are ordered by
+    their ranges alone; if any two ranges overlap (a table written otherwise), the split is
+    rewritten range-partitioned and sorted by Spark first.
+
+    Parameters
+    ----------
+    frame : pyspark.sql.DataFrame
+        The split's rows, with a ``_row`` column.
+    rows : ndarray
+        The sorted ``_row`` values the split must hold (checked: no row lost or repeated).
+    path : Path
+        The Parquet file to write (atomically).
+    chunk_mb : float
+        About what the driver holds of the matrix at once (also the row group size the
+        part files are written with, a limit on their encoded size).
+    log : logging.Logger
+
+    Returns
+    -------
+    str
+        ``"ordered"`` if the partitions were already ordered, else ``"sorted"``.
+    """
+    names = frame.columns
+    # positional names in the part files: no feature name is ever parsed by a writer
+    safe = frame.toDF(*[f"x{j}" for j in range(len(names))])
+    row_pos = names.index(ROW_COL)
+    parts_dir = path.parent / f".{path.name}.parts"
+    block = str(max(64 * 1024, int(chunk_mb * 1e6)))
     with atomic_path(path) as tmp:
-        writer = None
         try:
-            for i, lo in enumerate(starts):
-                part = frame.filter(F.col(ROW_COL) >= int(lo))
-                if i + 1 < len(starts):
-                    part = part.filter(F.col(ROW_COL) < int(starts[i + 1]))
-                # a chunk is small: sorting it on the driver beats a Spark sort (no shuffle)
-                table = part.toArrow().sort_by(ROW_COL)
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, _plain_schema(table.schema))
-                writer.write_table(table.cast(_plain_schema(table.schema)))
-            if writer is None:  # empty split (cannot happen with validated folds)
-                raise ValueError(f"{path}: no rows")
+            _write_parts(safe, parts_dir, block)
+            pieces = _ordered_row_groups(parts_dir, row_pos)
+            how = "ordered"
+            if pieces is None:  # overlapping ranges: let Spark sort, then it holds by construction
+                n_parts = max(1, safe.rdd.getNumPartitions())
+                key = f"x{row_pos}"
+                _write_parts(
+                    safe.repartitionByRange(n_parts, key).sortWithinPartitions(key),
+                    parts_dir,
+                    block,
+                )
+                pieces = _ordered_row_groups(parts_dir, row_pos)
+                how = "sorted"
+            if pieces is None:
+                raise RuntimeError(f"{path}: Spark wrote overlapping {ROW_COL} ranges after a sort")
+            chunk_rows = max(1, int(chunk_mb * 1e6 / (8 * len(names))))
+            _copy_row_groups(pieces, names, row_pos, rows, tmp, path, chunk_rows)
         finally:
-            if writer is not None:
-                writer.close()
-    log.info("wrote %s in %d chunk(s)", path, len(starts))
+            shutil.rmtree(parts_dir, ignore_errors=True)
+    log.info("wrote %s from %d row group(s) (%s partitions)", path, len(pieces), how)
+    return how
+
+
+def _write_parts(frame: DataFrame, parts_dir: Path, block: str) -> None:
+    """Executors write ``frame`` under ``parts_dir`` (replacing what is there)."""
+    frame.write.mode("overwrite").option("parquet.block.size", block).parquet(str(parts_dir))
+
+
+def _ordered_row_groups(parts_dir: Path, row_pos: int) -> list[tuple[Path, int, bool]] | None:
+    """The non-empty row groups under ``parts_dir`` ordered by their ``_row`` range, each
+    as (file, row group, sorted inside), or None if two ranges overlap."""
+    ranges = []
+    for file in sorted(parts_dir.glob("part-*.parquet")):
+        pf = pq.ParquetFile(file)
+        for g in range(pf.num_row_groups):
+            if pf.metadata.row_group(g).num_rows == 0:
+                continue
+            r = pf.read_row_group(g, columns=[f"x{row_pos}"]).column(0).to_numpy()
+            ranges.append((int(r.min()), int(r.max()), file, g, r))
+    ranges.sort(key=lambda x: x[0])
+    if any(a[1] >= b[0] for a, b in zip(ranges, ranges[1:], strict=False)):
+        return None
+    return [(file, g, bool(np.all(r[1:] > r[:-1]))) for _, _, file, g, r in ranges]
+
+
+def _copy_row_groups(
+    pieces: list[tuple[Path, int, bool]],
+    names: list[str],
+    row_pos: int,
+    rows: np.ndarray,
+    tmp: Path,
+    path: Path,
+    chunk_rows: int,
+) -> None:
+    """Append the row groups to ``tmp`` in order, under the real column names,
+    ``chunk_rows`` rows at a time."""
+    writer = None
+    done = 0
+    try:
+        for file, g, is_sorted in pieces:
+            pf = pq.ParquetFile(file)
+            if is_sorted:  # streamed: a row group can be far larger than chunk_rows
+                chunks = (
+                    pa.Table.from_batches([b])
+                    for b in pf.iter_batches(batch_size=chunk_rows, row_groups=[g])
+                )
+            else:  # in order of its range but not inside it: sorted whole (rare)
+                chunks = iter([pf.read_row_group(g).sort_by(f"x{row_pos}")])
+            for table in chunks:
+                table = table.rename_columns(names)
+                got = table.column(row_pos).to_numpy()
+                if not np.array_equal(got, rows[done : done + got.size]):
+                    raise RuntimeError(
+                        f"{path}: Spark wrote rows other than the split's {ROW_COL}s"
+                    )
+                done += got.size
+                schema = _plain_schema(table.schema)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, schema)
+                writer.write_table(table.cast(schema))
+    finally:
+        if writer is not None:
+            writer.close()
+    if done != rows.size:
+        raise RuntimeError(f"{path}: Spark wrote {done} rows, the split has {rows.size}")
 
 
 def _plain_schema(schema: pa.Schema) -> pa.Schema:
@@ -217,7 +317,7 @@ def run_spark_etl(
     n_times: int,
     quantiles: tuple[float, float],
     log: logging.Logger | None = None,
-    chunk_mb: float = 256.0,
+    chunk_mb: float = 128.0,
     max_levels: int | None = None,
 ) -> None:
     """Write folds, time grid and per-fold preprocessed splits with Spark.
@@ -279,8 +379,6 @@ def run_spark_etl(
         # the key columns under their own names (_row's safe name is its own)
         key_cols = [F.col(names[c]).alias(c) for c in key_columns(schema)]
         for k, state in enumerate(states):
-            width = len(key_cols) + len(preprocess.output_columns(state))
-            chunk_rows = max(1, int(chunk_mb * 1e6 / (8 * width)))
             frame = joined.select(*key_cols, FOLD_COL, *transform_columns(state, names))
             parts = (
                 (train_paths[k], folds != k, F.col(FOLD_COL) != k),
@@ -288,7 +386,7 @@ def run_spark_etl(
             )
             for path, mask, in_part in parts:
                 subset = frame.filter(in_part).drop(FOLD_COL)
-                _write_split(subset, row[mask], Path(path), chunk_rows, log)
+                _write_split(subset, row[mask], Path(path), chunk_mb, log)
             write_json(state, preprocessor_paths[k])
             log.info(
                 "fold %d: %d train / %d test rows, %d features (%.1f s)",
