@@ -98,11 +98,13 @@ def data_size_mb():
 
 # ETL engine of the split stage, decided here, once, from execution.* and the size of
 # data.path (0 MB while it does not exist yet); rules/spark.smk turns it into a ruleorder.
-# `auto` falls back to pandas, with one log line saying why, when pyspark or Java is missing.
+# `auto` picks Spark only for a cluster master; it falls back to pandas, with one log line
+# saying why, when pyspark or Java is missing.
 ETL_ENGINE, ETL_REASON = select_etl_engine(
     config["execution"]["etl_engine"],
     data_size_mb(),
     config["execution"]["size_threshold_mb"],
+    config["execution"]["spark_master"],
 )
 (logger.warning if "falling back" in ETL_REASON else logger.info)(
     f"ETL engine: {ETL_ENGINE} ({ETL_REASON})"

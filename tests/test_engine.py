@@ -31,7 +31,8 @@ CHECK = textwrap.dedent(
     sys.path.insert(0, sys.argv[1])
     from survival_framework.engine import select_etl_engine, spark_available
     out = {"available": spark_available()}
-    out["auto"] = select_etl_engine("auto", 500.0, 100.0)
+    out["auto"] = select_etl_engine("auto", 500.0, 100.0, "spark://127.0.0.1:7077")
+    out["auto_local"] = select_etl_engine("auto", 500.0, 100.0, "local[*]")
     try:
         out["spark"] = select_etl_engine("spark", 500.0, 100.0)
     except Exception as exc:
@@ -80,9 +81,25 @@ def test_auto_above_threshold_picks_spark_when_available():
     pytest.importorskip("pyspark")
     ok, why = spark_available()
     assert ok, why
-    engine, reason = select_etl_engine("auto", 150.0, 100)
+    engine, reason = select_etl_engine("auto", 150.0, 100, "spark://10.0.0.1:7077")
     assert engine == "spark"
     assert "150.0 MB > size_threshold_mb 100" in reason and "java" in reason
+    assert "cluster master 'spark://10.0.0.1:7077'" in reason
+
+
+@pytest.mark.parametrize("master", ["local[*]", "local", "local[2]", "local[4,2]"])
+def test_auto_on_a_local_master_is_pandas_at_any_size(master):
+    """On this machine's cores the streaming pandas ETL is faster and lighter than Spark."""
+    engine, reason = select_etl_engine("auto", 1e6, 100, master)
+    assert engine == "pandas"
+    assert f"spark_master {master!r} is this machine" in reason
+    assert "falling back" not in reason  # a choice, not a fallback: no warning line
+
+
+def test_local_master_choice_does_not_look_for_spark():
+    out = run_check("-S", "-I")  # no pyspark importable: the local choice never asks
+    engine, reason = out["auto_local"]
+    assert engine == "pandas" and "is this machine" in reason and "pyspark" not in reason
 
 
 def test_fallback_when_pyspark_is_missing():
@@ -157,14 +174,23 @@ def test_dag_small_input_uses_pandas(dag_workdir):
 @pytest.mark.skipif(not java_ok(), reason="needs Java 17+ (tests/cluster/install_java.sh)")
 def test_dag_big_input_uses_spark(dag_workdir):
     pytest.importorskip("pyspark")
-    proc = dry_run(dag_workdir, "{etl_engine: auto, size_threshold_mb: 0.001}")
+    master = "spark_master: 'spark://127.0.0.1:7077'"  # a dry run never connects
+    proc = dry_run(dag_workdir, f"{{etl_engine: auto, size_threshold_mb: 0.001, {master}}}")
     assert jobs_of(proc) == {"split_data_spark"}
     assert "ETL engine: spark (auto: input" in proc.stdout + proc.stderr
 
 
+def test_dag_big_input_on_a_local_master_uses_pandas(dag_workdir):
+    proc = dry_run(dag_workdir, "{etl_engine: auto, size_threshold_mb: 0.001}")
+    assert jobs_of(proc) == {"split_data"}
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "ETL engine:" in ln]
+    assert len(lines) == 1 and "spark_master 'local[*]' is this machine" in lines[0], lines
+
+
 def test_dag_falls_back_with_one_clear_line_without_java(dag_workdir, tmp_path):
     env = dict(os.environ, JAVA_HOME=str(tmp_path / "no-jdk"))
-    proc = dry_run(dag_workdir, "{etl_engine: auto, size_threshold_mb: 0.001}", env=env)
+    overlay = "{etl_engine: auto, size_threshold_mb: 0.001, spark_master: 'yarn'}"
+    proc = dry_run(dag_workdir, overlay, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert jobs_of(proc) == {"split_data"}
     lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "ETL engine:" in ln]
