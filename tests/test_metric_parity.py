@@ -27,14 +27,18 @@ from sksurv.nonparametric import CensoringDistributionEstimator
 from sksurv.nonparametric import kaplan_meier_estimator as sk_kaplan_meier
 from sksurv.util import Surv
 
-from survival_framework import metrics
+from survival_framework import metrics, time_dependent
 from survival_framework.concordance import (
     NoComparablePairError,
     concordance_index_censored,
     concordance_index_ipcw,
     count_below_in_suffix,
 )
-from survival_framework.kaplan_meier import CensoringDistribution, kaplan_meier_estimator
+from survival_framework.kaplan_meier import (
+    CensoringDistribution,
+    _search_left,
+    kaplan_meier_estimator,
+)
 from survival_framework.outcome import censor_after, to_structured
 from survival_framework.time_dependent import (
     brier_score,
@@ -772,6 +776,128 @@ def test_auc_reuses_order_only_when_valid():
         ours = cumulative_dynamic_auc(y, y, estimate, times)
         ref = sk.cumulative_dynamic_auc(y, y, estimate, times)
         np.testing.assert_allclose(ours[0], ref[0], atol=1e-12)
+
+
+def _ph_with_ties(seed: int, n: int = 300):
+    """PH survival curves on a grid, rounded (many exact and near ties), and their risk."""
+    rng = np.random.default_rng(seed)
+    y_train = random_outcome(rng, 2 * n, 40, 0.6)
+    y_train["time"][0], y_train["event"][0] = 1000.0, True
+    y_test = random_outcome(rng, n, 40, 0.6)
+    times = np.unique(y_test["time"])[1:-1][::4]
+    risk = np.round(rng.normal(size=n), 1)  # tied risk scores
+    surv = np.exp(-np.exp(risk)[:, None] * (times / times.max())[None, :] / 4)
+    surv = np.round(surv, int(rng.integers(2, 5)))  # S rounds to 1.0 early: tied markers
+    surv[rng.random(surv.shape) < 0.2] += 3e-9  # and markers within tied_tol
+    return y_train, y_test, risk, np.clip(surv, 0, 1), times
+
+
+@pytest.fixture(params=[False, True], ids=["one block", "blocks of 7 rows"])
+def auc_blocks(request, monkeypatch):
+    """The default blocks, or tiny ones (tie runs and running sums crossing many blocks)."""
+    if request.param:
+        monkeypatch.setattr(time_dependent, "_BLOCK_CELLS", 7)
+        monkeypatch.setattr(time_dependent, "_MIN_BLOCK_ROWS", 7)
+
+
+@pytest.mark.parametrize("hint", ["by risk", "random", "by increasing risk", "none"])
+@pytest.mark.parametrize("seed", range(6))
+def test_auc_order_hint_equals_sksurv(seed, hint, auc_blocks):
+    """Any order hint (valid, wrong, or none) gives scikit-survival's AUC, ties included."""
+    y_train, y_test, risk, surv, times = _ph_with_ties(seed)
+    if seed % 2:  # curves that cross: no single order sorts every time point
+        surv[::3, : len(times) // 2] = np.sort(surv[::3, : len(times) // 2], axis=0)
+    order = {
+        "by risk": np.argsort(-risk),
+        "random": np.random.default_rng(seed).permutation(len(risk)),
+        "by increasing risk": np.argsort(risk),
+        "none": None,
+    }[hint]
+    with np.errstate(invalid="ignore"):
+        ours = cumulative_dynamic_auc(
+            y_train, y_test, surv, times, marker=lambda s: 1 - s, order=order
+        )
+        ref = sk.cumulative_dynamic_auc(y_train, y_test, 1 - surv, times)
+    np.testing.assert_allclose(ours[0], ref[0], rtol=1e-12, atol=1e-15, equal_nan=True)
+    assert ours[1] == pytest.approx(ref[1], rel=1e-12, abs=1e-15)
+    # one marker for all time points, with the same hints
+    ours_1d = cumulative_dynamic_auc(y_train, y_test, risk, times, order=order)
+    ref_1d = sk.cumulative_dynamic_auc(y_train, y_test, risk, times)
+    np.testing.assert_allclose(ours_1d[0], ref_1d[0], rtol=1e-12, atol=1e-15)
+
+
+def test_auc_in_risk_order_needs_no_sort(monkeypatch):
+    """Curves ordered by the risk score, ties included: no time point is sorted."""
+    y_train, y_test, risk, _, times = _ph_with_ties(0, n=2000)
+    surv = np.exp(-np.exp(risk)[:, None] * (times / times.max())[None, :] / 4)
+    # rounded: S is 1.0 for many rows early on, tied rows that later time points separate
+    cases = [surv, np.round(surv, 3)]
+    expected = [sk.cumulative_dynamic_auc(y_train, y_test, 1 - s, times) for s in cases]
+    order = np.argsort(-risk)
+
+    def no_sort(*args, **kwargs):
+        raise AssertionError("a time point was sorted")
+
+    monkeypatch.setattr(np, "argsort", no_sort)
+    for s, ref in zip(cases, expected, strict=True):
+        ours = cumulative_dynamic_auc(
+            y_train, y_test, s, times, marker=lambda s: 1 - s, order=order
+        )
+        np.testing.assert_allclose(ours[0], ref[0], rtol=1e-12)
+
+
+def test_auc_order_must_be_a_permutation():
+    y_train, y_test, risk, surv, times = _ph_with_ties(1, n=50)
+    for order in (np.arange(49), np.r_[0, np.arange(49)], np.arange(50) - 1, np.arange(50.0)):
+        with pytest.raises(ValueError, match="order must be a permutation of the 50 test rows"):
+            cumulative_dynamic_auc(y_train, y_test, 1 - surv, times, order=order)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_brier_in_blocks_equals_sksurv(seed, auc_blocks):
+    y_train, y_test, _, surv, times = _ph_with_ties(seed)
+    ours = brier_score(y_train, y_test, surv, times)[1]
+    ref = sk.brier_score(y_train, y_test, surv, times)[1]
+    np.testing.assert_allclose(ours, ref, rtol=1e-12)
+    assert integrated_brier_score(y_train, y_test, surv, times) == pytest.approx(
+        sk.integrated_brier_score(y_train, y_test, surv, times), rel=1e-12
+    )
+
+
+def test_evaluate_predictions_with_ties_equals_sksurv():
+    y_train, y_test, risk, surv, times = _ph_with_ties(2, n=3000)
+    y_eval = censor_after(y_test, times.max())
+    ours = metrics.evaluate_predictions(y_train, y_test, risk, surv, times, times[-1])
+    ref = {
+        "harrell_c": sk.concordance_index_censored(y_test["event"], y_test["time"], risk)[0],
+        "uno_c": sk.concordance_index_ipcw(y_train, y_test, risk, tau=times[-1])[0],
+        "ibs": sk.integrated_brier_score(y_train, y_eval, surv, times),
+        "mean_auc": sk.cumulative_dynamic_auc(y_train, y_eval, 1 - surv, times)[1],
+    }
+    assert ours == pytest.approx(ref, rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_search_left_equals_searchsorted(seed):
+    rng = np.random.default_rng(seed)
+    haystack = [
+        np.sort(rng.normal(size=int(rng.integers(64, 3000)))),
+        np.sort(np.r_[rng.random(2000) * 1e-9, rng.random(100) * 1000]),  # a dense cluster
+        np.sort(rng.integers(0, 50, 1000)).astype(float),  # repeated values
+        np.r_[-np.inf, np.unique(np.round(rng.exponential(100, 5000), 1)), np.inf],
+    ][seed % 4]
+    finite = haystack[np.isfinite(haystack)]
+    needles = np.r_[
+        rng.choice(finite, 50_000),
+        rng.normal(size=20_000) * rng.choice([1e-9, 1.0, 100.0]),
+        np.nextafter(finite, np.inf),
+        np.nextafter(finite, -np.inf),
+        [np.inf, -np.inf, 0.0, -0.0],
+    ]
+    rng.shuffle(needles)
+    assert_array_equal(_search_left(haystack, needles), np.searchsorted(haystack, needles))
+    integers = rng.integers(-5, 60, 70_000)
+    assert_array_equal(_search_left(haystack, integers), np.searchsorted(haystack, integers))
 
 
 @pytest.mark.parametrize("loader", ["load_whas500", "load_gbsg2", "load_veterans_lung_cancer"])

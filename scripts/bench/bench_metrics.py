@@ -7,16 +7,16 @@ the variants alternating in the same run:
 ``ours``
     ``survival_framework.metrics.evaluate_predictions`` (all four, one censoring estimate).
 ``before``
-    The workflow's metric functions before the rewrite (``metrics.py`` and ``concordance.py``
-    of commit ``--before``, read with ``git show``: block-sorted concordance, scikit-survival's
-    IBS and AUC, a censoring estimate per metric).
+    The workflow's metric functions at commit ``--before`` (its metric modules, read with
+    ``git show``; the default 15dc9e7: block-sorted concordance, scikit-survival's IBS and
+    AUC, a censoring estimate per metric).
 ``sksurv``
     scikit-survival's ``concordance_index_censored``, ``concordance_index_ipcw``,
     ``integrated_brier_score`` and ``cumulative_dynamic_auc`` (at most
     ``--sksurv-max-rows`` test rows: its concordance loop is O(n^2)).
 
-Writes ``docs/bench/metrics.csv`` (seconds per metric, the load average before and after)
-and checks that the values agree to 1e-12.
+Writes ``--out`` (default ``docs/bench/metrics.csv``: seconds per metric, the load average
+before and after) and checks that the values agree to 1e-12.
 """
 
 from __future__ import annotations
@@ -72,6 +72,10 @@ def _sksurv(y_train, y_test, risk, surv, times, tau) -> dict[str, float]:
     return out, secs
 
 
+# the metric modules (those missing at a commit are skipped: metrics.py imports what it has)
+_METRIC_MODULES = ("metrics", "concordance", "kaplan_meier", "outcome", "time_dependent")
+
+
 def _before_module(commit: str):
     """The metrics module of ``commit`` as an importable package in a temporary folder."""
     import importlib
@@ -81,12 +85,13 @@ def _before_module(commit: str):
     root = Path(tempfile.mkdtemp()) / "before_metrics"
     root.mkdir()
     (root / "__init__.py").write_text("")
-    for name in ("metrics.py", "concordance.py"):
+    for name in _METRIC_MODULES:
         src = subprocess.run(
-            ["git", "show", f"{commit}:scripts/survival_framework/{name}"],
-            cwd=REPO, check=True, capture_output=True, text=True,
-        ).stdout  # fmt: skip
-        (root / name).write_text(src)
+            ["git", "show", f"{commit}:scripts/survival_framework/{name}.py"],
+            cwd=REPO, capture_output=True, text=True,
+        )  # fmt: skip
+        if src.returncode == 0:
+            (root / f"{name}.py").write_text(src.stdout)
     sys.path.insert(0, str(root.parent))
     return importlib.import_module("before_metrics.metrics")
 
@@ -96,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--test-rows", type=int, nargs="+", default=[20_000, 200_000, 2_000_000])
     ap.add_argument("--sksurv-max-rows", type=int, default=20_000)
     ap.add_argument("--before", default="15dc9e7")
+    ap.add_argument("--out", type=Path, default=REPO / "docs" / "bench" / "metrics.csv")
     args = ap.parse_args(argv)
     before = _before_module(args.before)
     rows = []
@@ -130,9 +136,8 @@ def main(argv: list[str] | None = None) -> None:
                      "seconds": s, "load_before": load, "load_after": os.getloadavg()[0]}
                 )  # fmt: skip
         print(pd.DataFrame(rows).tail(5).to_string(), flush=True)
-    out = REPO / "docs" / "bench" / "metrics.csv"
-    pd.DataFrame(rows).to_csv(out, index=False)
-    print(f"wrote {out}")
+    pd.DataFrame(rows).to_csv(args.out, index=False)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

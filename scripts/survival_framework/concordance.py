@@ -114,6 +114,17 @@ def weighted_concordance(
     NoComparablePairError
         If no pair is comparable.
     """
+    return _weighted_concordance(event, time, estimate, weights, tied_tol)[0]
+
+
+def _weighted_concordance(
+    event: np.ndarray,
+    time: np.ndarray,
+    estimate: np.ndarray,
+    weights: np.ndarray,
+    tied_tol: float = 1e-8,
+) -> tuple[tuple[float, int, int, int, int] | list[tuple[float, int, int, int, int]], np.ndarray]:
+    """:func:`weighted_concordance`, and the rows ordered by ascending ``estimate``."""
     event = np.asarray(event).astype(bool)
     time = np.asarray(time, dtype=float)
     est = np.asarray(estimate, dtype=float)
@@ -168,7 +179,8 @@ def weighted_concordance(
         denominator = np.sum(wq * n_comparable)
         cindex = float(numerator / denominator) if denominator > 0 else float("nan")
         results.append((cindex, concordant, discordant, tied_risk, tied_time))
-    return results[0] if w.ndim == 1 else results
+    # the rows by ascending risk, a by-product other metrics can reuse (no second sort)
+    return (results[0] if w.ndim == 1 else results), order[by_score]
 
 
 def concordance_index_censored(
@@ -265,11 +277,25 @@ def harrell_and_uno(
     ValueError
         As :func:`concordance_index_censored` and :func:`concordance_index_ipcw`.
     """
+    harrell, uno, _ = _harrell_and_uno(survival_train, survival_test, estimate, tau, tied_tol)
+    return harrell, uno
+
+
+def _harrell_and_uno(
+    survival_train: np.ndarray | CensoringDistribution,
+    survival_test: np.ndarray,
+    estimate: np.ndarray,
+    tau: float | None = None,
+    tied_tol: float = 1e-8,
+) -> tuple[tuple[float, int, int, int, int], tuple[float, int, int, int, int], np.ndarray]:
+    """:func:`harrell_and_uno`, and the test rows ordered by ascending ``estimate``."""
     test_event, test_time = check_y_survival(survival_test)
     estimate = check_estimate_1d(estimate, test_time)
     if len(test_time) < 2:
         raise ValueError("Need a minimum of two samples")
     uno = _uno_weights(survival_train, survival_test, test_time, tau)
     weights = np.vstack([np.ones(len(estimate)), uno])
-    harrell, uno = weighted_concordance(test_event, test_time, estimate, weights, tied_tol)
-    return harrell, uno
+    (harrell, uno), by_risk = _weighted_concordance(
+        test_event, test_time, estimate, weights, tied_tol
+    )
+    return harrell, uno, by_risk

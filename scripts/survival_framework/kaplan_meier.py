@@ -2,10 +2,10 @@
 
 scikit-survival's ``kaplan_meier_estimator`` counts events and rows at risk in a Python
 loop over the sorted samples (about 1 s per million rows); here the same counts come from
-``numpy.unique`` on the sorted times. ``SurvivalFunction`` and ``CensoringDistribution``
-evaluate the step functions exactly as scikit-survival's ``SurvivalFunctionEstimator`` and
-``CensoringDistributionEstimator`` do (same tolerance for a time equal to a jump, same
-errors), so IPCW metrics built on them equal scikit-survival's.
+the sorted times and the sorted event times (runs of equal values). ``SurvivalFunction``
+and ``CensoringDistribution`` evaluate the step functions exactly as scikit-survival's
+``SurvivalFunctionEstimator`` and ``CensoringDistributionEstimator`` do (same tolerance for
+a time equal to a jump, same errors), so IPCW metrics built on them equal scikit-survival's.
 """
 
 from __future__ import annotations
@@ -26,16 +26,17 @@ def _counts(
     event: np.ndarray, time: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Unique times, events, rows at risk and censored rows at each unique time."""
-    # one quicksort: the counts do not depend on the order within equal times, and
-    # np.unique would sort a second time
-    order = np.argsort(time)
-    t = time[order]
+    # sorted values, not an argsort: the counts need no permutation, and sorting the values
+    # (all times, then the event times) is several times faster than one argsort
+    t = np.sort(time)
     first = np.flatnonzero(np.r_[True, t[1:] != t[:-1]])
     uniq = t[first]
     total = np.diff(np.r_[first, len(t)])
-    n_events = np.add.reduceat(event[order].astype(np.int64), first)
+    event_time = np.sort(time[event])
+    # the event times are among the unique times: those at uniq[j] lie in [uniq[j], uniq[j+1])
+    n_events = np.diff(np.searchsorted(event_time, uniq, side="left"), append=len(event_time))
     n_at_risk = len(t) - np.r_[0, np.cumsum(total)[:-1]]
-    return uniq, n_events, n_at_risk, total - n_events
+    return uniq, n_events.astype(np.int64), n_at_risk, total - n_events
 
 
 def kaplan_meier_estimator(
@@ -99,11 +100,15 @@ class SurvivalFunction:
             raise ValueError(
                 f"time must be smaller than largest observed time point: {self.unique_time_[-1]}"
             )
+        if time.ndim == 1 and not extends.any():  # no masks needed
+            idx = _search_left(self.unique_time_, time)
+            # a time within machine epsilon of a jump counts as the jump (scikit-survival's)
+            idx -= ~(np.absolute(self.unique_time_[idx] - time) < np.finfo(float).eps)
+            return self.prob_[idx]
         out = np.empty(time.shape, dtype=float)
         out[extends] = 0.0
         valid = time[~extends]
         idx = np.searchsorted(self.unique_time_, valid)
-        # a time within machine epsilon of a jump counts as the jump (scikit-survival's rule)
         exact = np.absolute(self.unique_time_[idx] - valid) < np.finfo(float).eps
         idx[~exact] -= 1
         out[~extends] = self.prob_[idx]
@@ -160,3 +165,56 @@ def censoring_distribution(
     if isinstance(survival_train, CensoringDistribution):
         return survival_train
     return CensoringDistribution(survival_train)
+
+
+def _search_left(sorted_values: np.ndarray, x: np.ndarray, max_fixups: int = 4) -> np.ndarray:
+    """``np.searchsorted(sorted_values, x)`` (side ``"left"``), faster for many unsorted ``x``.
+
+    numpy's binary search costs ~85 ns a needle on unsorted needles (a mispredicted branch
+    per step); here a lookup table over a uniform grid of the finite range gives each
+    needle a start within a step or two of its position, and a few vectorised steps up or
+    down (``sorted_values[i - 1] < x <= sorted_values[i]``) make it exact. Needles still
+    off after ``max_fixups`` steps (a dense cluster of values) are searched by numpy.
+
+    Parameters
+    ----------
+    sorted_values : ndarray of shape (m,)
+        Ascending (``-inf`` and ``inf`` allowed), no NaN.
+    x : ndarray of shape (n,)
+
+    Returns
+    -------
+    ndarray of intp, shape (n,)
+    """
+    finite = sorted_values[np.isfinite(sorted_values)]
+    x = np.asarray(x)
+    if (
+        x.ndim != 1
+        or x.shape[0] < 65_536
+        or finite.shape[0] < 64
+        or not np.issubdtype(x.dtype, np.number)
+        or finite[-1] == finite[0]
+    ):
+        return np.searchsorted(sorted_values, x)
+    x = np.asarray(x, dtype=float)  # what searchsorted compares against a float array
+    if np.isnan(x).any():
+        return np.searchsorted(sorted_values, x)
+    lo = float(finite[0])
+    n_cells = 4 * finite.shape[0]
+    scale = n_cells / (float(finite[-1]) - lo)
+    table = np.searchsorted(sorted_values, lo + np.arange(n_cells + 1) / scale)
+    cell = np.subtract(x, lo)
+    cell *= scale
+    np.clip(cell, 0, n_cells, out=cell)
+    idx = table[cell.astype(np.intp)]
+    upper = np.r_[sorted_values, np.inf]  # upper[i] = sorted_values[i]
+    lower = np.r_[-np.inf, sorted_values]  # lower[i] = sorted_values[i - 1]
+    for _ in range(max_fixups):
+        up, down = upper[idx] < x, (lower[idx] >= x) & (idx > 0)
+        if not (up.any() or down.any()):
+            return idx
+        idx += up
+        idx -= down
+    off = (upper[idx] < x) | ((lower[idx] >= x) & (idx > 0))
+    idx[off] = np.searchsorted(sorted_values, x[off])
+    return idx

@@ -2,9 +2,9 @@
 
 Harrell's C, Uno's C, the integrated Brier score and the mean cumulative/dynamic AUC,
 computed by :mod:`.concordance` and :mod:`.time_dependent`: scikit-survival's definitions
-and input checks, vectorised (O(n log n) per concordance index, O(n) memory per time point;
-``tests/test_metric_parity.py`` checks equality with scikit-survival to 1e-12 and runs its
-own metric tests against these functions).
+and input checks, vectorised (O(n log n) per concordance index; the Brier score and AUC in
+blocks of rows, O(n) memory plus a block; ``tests/test_metric_parity.py`` checks equality
+with scikit-survival to 1e-12 and runs its own metric tests against these functions).
 
 Test rows observed beyond the last grid time are administratively censored just after it
 (:func:`censor_after`). That leaves every metric on the grid unchanged (such rows are
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .concordance import concordance_index_censored, concordance_index_ipcw, harrell_and_uno
+from .concordance import _harrell_and_uno, concordance_index_censored, concordance_index_ipcw
 from .kaplan_meier import CensoringDistribution
 from .outcome import censor_after, to_structured
 from .time_dependent import cumulative_dynamic_auc, integrated_brier_score
@@ -70,6 +70,7 @@ def mean_auc(
     y_test: np.ndarray,
     surv: np.ndarray,
     times: np.ndarray,
+    order: np.ndarray | None = None,
 ) -> float:
     """Cumulative/dynamic AUC averaged over ``times`` (weighted as in scikit-survival).
 
@@ -77,10 +78,26 @@ def mean_auc(
     training outcome or its fitted :class:`.kaplan_meier.CensoringDistribution`.
 
     The marker at time ``t`` is the predicted event probability ``1 - S(t | x)``.
+    ``order``, the test rows by decreasing risk score, spares the AUC's sorts when the
+    survival curves are ordered by that score (``cumulative_dynamic_auc``'s hint; any
+    permutation gives the same value).
     """
     y_eval = censor_after(y_test, float(np.max(times)))
-    # the marker 1 - S one column at a time: no n_test x n_times copy
-    return cumulative_dynamic_auc(y_train, y_eval, surv, times, marker=_event_probability)[1]
+    return _mean_auc(y_train, y_eval, surv, times, order)
+
+
+def _mean_auc(
+    y_train: np.ndarray | CensoringDistribution,
+    y_eval: np.ndarray,
+    surv: np.ndarray,
+    times: np.ndarray,
+    order: np.ndarray | None,
+) -> float:
+    """:func:`mean_auc` of outcomes already censored after the last time."""
+    # the marker 1 - S a block at a time: no n_test x n_times copy
+    return cumulative_dynamic_auc(
+        y_train, y_eval, surv, times, marker=_event_probability, order=order
+    )[1]
 
 
 def _event_probability(surv: np.ndarray) -> np.ndarray:
@@ -97,6 +114,11 @@ def evaluate_predictions(
 ) -> dict[str, float]:
     """All metrics of one model x fold, keyed by :data:`METRIC_NAMES`.
 
+    The same values as the four metric functions. Shared work: one censoring estimate for
+    the three IPCW metrics, one counting pass for Harrell's and Uno's C, and its sort of the
+    risk scores as the AUC's row order (no AUC time point is sorted when the survival curves
+    are ordered by ``risk``, as for every proportional-hazards model).
+
     Raises
     ------
     ValueError
@@ -104,10 +126,12 @@ def evaluate_predictions(
         length (a model that outputs NaN yields a failed fold, never a metric).
     """
     cens = CensoringDistribution(y_train)  # estimated once for the three IPCW metrics
-    harrell, uno = harrell_and_uno(cens, y_test, risk, tau)  # one counting pass for both
+    # one counting pass for both; its sort of the risk scores orders the AUC's rows
+    harrell, uno, by_risk = _harrell_and_uno(cens, y_test, risk, tau)
+    y_eval = censor_after(y_test, float(np.max(times)))
     return {
         "harrell_c": harrell[0],
         "uno_c": uno[0],
-        "ibs": integrated_brier(cens, y_test, surv, times),
-        "mean_auc": mean_auc(cens, y_test, surv, times),
+        "ibs": integrated_brier_score(cens, y_eval, surv, times),
+        "mean_auc": _mean_auc(cens, y_eval, surv, times, order=by_risk[::-1]),
     }
