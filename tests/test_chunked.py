@@ -182,6 +182,8 @@ def test_batched_risk_and_survival_equal_unbatched(model):
 def test_gbsa_float32_quantile_dmatrix_equals_float64_dmatrix():
     import xgboost as xgb
 
+    from survival_framework.xgboost_cox import CoxObjective
+
     X, y = _survival_data(n=2000, p=6)
     est = get_model("gbsa", n_estimators=20, random_state=0)
     assert est.input_dtype == np.float32 and model_input_dtype("gbsa", {}) == np.float32
@@ -199,9 +201,11 @@ def test_gbsa_float32_quantile_dmatrix_equals_float64_dmatrix():
             "seed": 0,
             "nthread": 1,
             "verbosity": 0,
+            "base_score": 1.0,
         },
         xgb.DMatrix(X, label=label),  # the previous input: float64 values in a DMatrix
         num_boost_round=20,
+        obj=CoxObjective(label),  # the model's objective (tests/test_xgboost_cox.py)
     )
     np.testing.assert_array_equal(
         est._linear_predictor(X), ref.predict(xgb.DMatrix(X), output_margin=True)

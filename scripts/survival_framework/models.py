@@ -24,6 +24,7 @@ from sklearn.base import BaseEstimator
 from . import modelspec
 from .cox import breslow_cumulative_hazard, fit_cox_breslow
 from .modelspec import INJECTED
+from .xgboost_cox import CoxObjective
 
 __all__ = [
     "MODEL_NAMES",
@@ -425,9 +426,8 @@ class GradientBoostedSurvival(_CoxLike):
         # stores the histogram bin of each value (1 byte for max_bin <= 256) instead of a
         # float32 value and a column index (8 bytes) as DMatrix does; tree_method="hist"
         # bins the values either way (same trees: tests/test_chunked.py)
-        dtrain = xgb.QuantileDMatrix(
-            X, label=np.where(event, time, -time), max_bin=self.max_bin, nthread=self.n_jobs
-        )
+        label = np.where(event, time, -time)
+        dtrain = xgb.QuantileDMatrix(X, label=label, max_bin=self.max_bin, nthread=self.n_jobs)
         params = {
             "objective": "survival:cox",
             "tree_method": "hist",
@@ -442,7 +442,15 @@ class GradientBoostedSurvival(_CoxLike):
             "nthread": self.n_jobs,
             "verbosity": 0,
         }
-        self.booster_ = xgb.train(params, dtrain, num_boost_round=self.n_estimators)
+        # survival:cox's gradient pairs without its risk-set cancellation on millions of
+        # rows (survival_framework.xgboost_cox). The partial likelihood does not change
+        # when every margin shifts, so the boosting starts at margin 0 (base_score 1 on the
+        # hazard-ratio scale) instead of survival:cox's fitted intercept: the same trees,
+        # every margin shifted by that intercept, which the Breslow baseline absorbs.
+        params["base_score"] = 1.0
+        self.booster_ = xgb.train(
+            params, dtrain, num_boost_round=self.n_estimators, obj=CoxObjective(label)
+        )
 
     def _linear_predictor(self, X: np.ndarray) -> np.ndarray:
         if self.implementation == "xgboost":
