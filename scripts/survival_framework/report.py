@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .contract import prediction_column
+from .contract import RISK_COL, prediction_column
 from .metrics import censor_after, to_structured
 
 __all__ = [
@@ -155,8 +155,12 @@ def time_dependent_metrics(
         cens = CensoringDistribution(to_structured(train_event[fold], train_time[fold]))
         y_test = to_structured(pred[event_col].to_numpy(), pred[duration_col].to_numpy(float))
         y_eval = censor_after(y_test, float(times.max()))
-        surv = pred[cols].to_numpy(float)
-        auc, _ = cumulative_dynamic_auc(cens, y_eval, 1.0 - surv, times)
+        surv = np.ascontiguousarray(pred[cols].to_numpy(float))
+        # rows by decreasing risk: no sort at all for a model whose curves follow its risk
+        order = np.argsort(-pred[RISK_COL].to_numpy(float), kind="stable")
+        auc, _ = cumulative_dynamic_auc(
+            cens, y_eval, surv, times, marker=lambda s: 1.0 - s, order=order
+        )
         _, brier = brier_score(cens, y_eval, surv, times)
         for t, a, b in zip(times, auc, brier, strict=True):
             rows.append((model, fold, float(t), float(a), float(b)))

@@ -324,6 +324,9 @@ def cumulative_dynamic_auc(
     )
     if order is not None:
         order = _check_permutation(order, test_time.shape[0])
+    # the passes gather whole rows: rows must be contiguous (a Fortran-ordered estimate,
+    # as pandas' to_numpy gives, made a strided gather ~5x slower at 2M x 20)
+    estimate = np.ascontiguousarray(estimate)
     ipcw = censoring_distribution(survival_train).predict_ipcw(survival_test)
     scores = _auc_scores(estimate, marker, test_time, times, ipcw, tied_tol, order)
     if times.shape[0] == 1:
