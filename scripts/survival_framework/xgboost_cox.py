@@ -37,25 +37,27 @@ class CoxObjective:
 
     Notes
     -----
-    Holds the sort order, its inverse and the tie-group starts of the labels (three int64
-    arrays); each
-    call allocates a handful of float64 arrays of ``n``.
+    Holds the sort order, its inverse and the tie-group starts of the labels (three int32
+    arrays below 2**31 rows); each call holds at most four float64 arrays of ``n``.
     """
 
     def __init__(self, label: np.ndarray) -> None:
         y = np.asarray(label, dtype=np.float32)  # XGBoost stores labels as float32
         abs_y = np.abs(y)
         # the order of MetaInfo::LabelAbsSort (a stable sort by |label|)
-        self.order_ = np.argsort(abs_y, kind="stable")
+        n = abs_y.shape[0]
+        index = np.int32 if n < 2**31 else np.int64  # half the memory below 2**31 rows
+        self.order_ = np.argsort(abs_y, kind="stable").astype(index)
         self.rank_ = np.empty_like(self.order_)  # the inverse permutation
-        self.rank_[self.order_] = np.arange(self.order_.shape[0])
+        self.rank_[self.order_] = np.arange(n, dtype=index)
         t = abs_y[self.order_]
         self.event_ = y[self.order_] > 0
-        n = t.shape[0]
         new_group = np.ones(n, dtype=bool)
         new_group[1:] = t[1:] != t[:-1]
         # position of the first row of each row's tie group
-        self.group_start_ = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))
+        self.group_start_ = np.maximum.accumulate(
+            np.where(new_group, np.arange(n, dtype=index), index(0))
+        )
 
     def gradient_hessian(self, margin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Gradient and Hessian of the negative Breslow partial log-likelihood.
@@ -70,24 +72,26 @@ class CoxObjective:
         grad, hess : ndarray of shape (n,)
             In row order, as XGBoost's objective defines them.
         """
-        p = np.asarray(margin)[self.order_].astype(np.float64)
-        p -= p.max()
-        exp_p = np.exp(p, out=p)
+        # four n-length float64 arrays at most (a, b, c, then the two results), reused in
+        # place: the objective runs inside the fit, next to XGBoost's own buffers
+        a = np.asarray(margin)[self.order_].astype(np.float64)
+        a -= a.max()
+        exp_p = np.exp(a, out=a)
         # risk set of each position: the sum over it and every later position (additions
         # only), taken at the start of its tie group
-        suffix = np.cumsum(exp_p[::-1])[::-1]
-        risk = suffix[self.group_start_]
-        del suffix
-        inv = np.divide(1.0, risk, out=risk, where=self.event_)
+        b = np.cumsum(exp_p[::-1])[::-1]
+        inv = b[self.group_start_]  # the risk sets
+        del b
+        np.divide(1.0, inv, out=inv, where=self.event_)
         inv[~self.event_] = 0.0
-        r_k = np.cumsum(inv)
-        s_k = np.cumsum(np.square(inv, out=inv))
-        del inv
-        e_r = exp_p * r_k
-        grad_sorted = e_r - self.event_
+        e_r = np.cumsum(inv)  # r_k, then exp_p * r_k
+        s_k = np.cumsum(np.square(inv, out=inv), out=inv)
+        e_r *= exp_p
         np.square(exp_p, out=exp_p)
         exp_p *= s_k
-        hess_sorted = np.subtract(e_r, exp_p, out=e_r)
+        del s_k, inv
+        hess_sorted = np.subtract(e_r, exp_p, out=exp_p)
+        grad_sorted = np.subtract(e_r, self.event_, out=e_r)
         # back to row order by a gather (faster than a scatter)
         return grad_sorted[self.rank_], hess_sorted[self.rank_]
 
