@@ -96,11 +96,12 @@ def _mean_auc(
     """:func:`mean_auc` of outcomes already censored after the last time."""
     # the marker 1 - S a block at a time: no n_test x n_times copy
     return cumulative_dynamic_auc(
-        y_train, y_eval, surv, times, marker=_event_probability, order=order
+        y_train, y_eval, surv, times, marker=event_probability, order=order
     )[1]
 
 
-def _event_probability(surv: np.ndarray) -> np.ndarray:
+def event_probability(surv: np.ndarray) -> np.ndarray:
+    """The AUC's marker: the predicted event probability ``1 - S(t | x)`` (elementwise)."""
     return 1.0 - surv
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .contract import RISK_COL, prediction_column
-from .metrics import censor_after, to_structured
+from .metrics import censor_after, event_probability, to_structured
 
 __all__ = [
     "rounded_table",
@@ -159,7 +159,7 @@ def time_dependent_metrics(
         # rows by decreasing risk: no sort at all for a model whose curves follow its risk
         order = np.argsort(-pred[RISK_COL].to_numpy(float), kind="stable")
         auc, _ = cumulative_dynamic_auc(
-            cens, y_eval, surv, times, marker=lambda s: 1.0 - s, order=order
+            cens, y_eval, surv, times, marker=event_probability, order=order
         )
         _, brier = brier_score(cens, y_eval, surv, times)
         for t, a, b in zip(times, auc, brier, strict=True):

@@ -168,8 +168,8 @@ def _write_split(
 
     The executors write ``frame`` as Parquet part files (row groups of about ``chunk_mb``
     MB) to a directory beside ``path``; nothing of the matrix passes through the driver's
-    JVM. The driver then copies the row groups into ``path`` in ``_row`` order, one row
-    group at a time. The partitions of the validated table are contiguous ``_row`` ranges
+    JVM. The driver then copies the row groups into ``path`` in ``_row`` order, about
+    ``chunk_mb`` MB at a time. The partitions of the validated table are contiguous ``_row`` ranges
     (``validate_data`` writes it ordered by ``_row``), so the row groups are ordered by
     their ranges alone; if any two ranges overlap (a table written otherwise), the split is
     rewritten range-partitioned and sorted by Spark first.
