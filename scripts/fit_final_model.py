@@ -20,7 +20,7 @@ def main(smk) -> None:
         artifact = fit_final_model(
             model,
             params,
-            read_table(smk.input.clean),
+            smk.input.clean,
             read_json(smk.input.schema),
             read_json(smk.input.grid)["times"],
             seed=p.seed,
@@ -29,7 +29,6 @@ def main(smk) -> None:
             max_levels=p.max_levels,
             n_jobs=smk.threads,
             log=job.log,
-            release_input=True,
         )
         artifact["provenance"] = job.provenance(
             extra={

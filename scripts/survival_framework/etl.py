@@ -48,6 +48,8 @@ __all__ = [
     "write_folds_and_grid",
     "fold_frames",
     "fit_fold_states",
+    "fit_states",
+    "category_codes",
     "write_fold_frames",
     "run_pandas_etl",
 ]
@@ -290,28 +292,71 @@ def fit_fold_states(
     list of dict
         The states of folds ``0 .. n_folds-1``.
     """
-    train = [folds != k for k in range(n_folds)]
-    numeric: list[dict] = [{} for _ in range(n_folds)]
+    trains = [folds != k for k in range(n_folds)]
+    return fit_states(clean, trains, schema, min_frequency, max_levels)
+
+
+def fit_states(
+    clean: ParquetColumns,
+    trains: Sequence[np.ndarray | None],
+    schema: dict,
+    min_frequency: float,
+    max_levels: int | None = None,
+) -> list[dict]:
+    """Preprocessing states fitted a column at a time on subsets of the rows of ``clean``.
+
+    Parameters
+    ----------
+    clean : ParquetColumns
+        The clean table.
+    trains : sequence of (boolean ndarray or None)
+        The training rows of each state; ``None``: every row (the final model).
+    schema : dict
+        ``schema.json`` (``numeric`` and ``categorical`` features).
+    min_frequency : float
+    max_levels : int, optional
+
+    Returns
+    -------
+    list of dict
+        One state per entry of ``trains``, equal to
+        :func:`survival_framework.preprocess.fit_state` of those rows.
+    """
+    every = slice(None)
+    rows = [every if t is None else t for t in trains]
+    numeric: list[dict] = [{} for _ in rows]
     for col in schema["numeric"]:
         x = clean.column(col).to_numpy(dtype=float)
-        for k in range(n_folds):
-            numeric[k][col] = preprocess.fit_numeric(x[train[k]])
+        for k, r in enumerate(rows):
+            numeric[k][col] = preprocess.fit_numeric(x[r])
         del x
-    categorical: list[dict] = [{} for _ in range(n_folds)]
+    categorical: list[dict] = [{} for _ in rows]
     for col in schema["categorical"]:
-        coded = clean.string_codes(col)  # text: no Python string per row
-        codes, levels = coded if coded is not None else preprocess.level_codes(clean.column(col))
-        for k in range(n_folds):
+        codes, levels = category_codes(clean, col)
+        for k, r in enumerate(rows):
             categorical[k][col] = preprocess.fit_categorical_codes(
-                codes[train[k]], levels, min_frequency, max_levels
+                codes[r], levels, min_frequency, max_levels
             )
         del codes
     return [
         preprocess.assemble_state(
-            numeric[k], categorical[k], min_frequency, max_levels, int(train[k].sum())
+            numeric[k],
+            categorical[k],
+            min_frequency,
+            max_levels,
+            clean.n_rows if r is every else int(r.sum()),
         )
-        for k in range(n_folds)
+        for k, r in enumerate(rows)
     ]
+
+
+def category_codes(clean: ParquetColumns, col: str) -> tuple[np.ndarray, list[str]]:
+    """A categorical column as level codes and levels (:func:`~.preprocess.level_codes`).
+
+    A text column is read dictionary-encoded: no Python string per row.
+    """
+    coded = clean.string_codes(col)
+    return coded if coded is not None else preprocess.level_codes(clean.column(col))
 
 
 def write_fold_frames(

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time as _time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,7 +29,10 @@ __all__ = [
     "ARTIFACT_FORMAT",
     "best_model",
     "training_schema",
+    "observed_levels",
     "median_grid",
+    "FinalInputs",
+    "final_inputs",
     "fit_final_model",
 ]
 
@@ -63,24 +68,23 @@ def best_model(leaderboard: pd.DataFrame) -> str:
     return str(ok.sort_values("rank", kind="stable")["model"].iloc[0])
 
 
-def training_schema(clean: pd.DataFrame, schema: dict) -> dict[str, Any]:
+def training_schema(schema: dict, levels: dict[str, list[str]]) -> dict[str, Any]:
     """Columns a new table must provide: roles, training dtypes and categorical levels.
 
     ``input_dtype`` is the dtype of the column in the user's training file; ``levels`` are
-    the categorical values seen in training (as strings).
+    the categorical values seen in training (as strings, sorted: :func:`observed_levels`).
     """
     input_dtypes = schema.get("input_dtypes", {})
     columns = []
     for col in schema["numeric"]:
         columns.append({"name": col, "kind": "numeric", "input_dtype": input_dtypes.get(col)})
     for col in schema["categorical"]:
-        levels = sorted(pd.unique(clean[col].dropna().astype(str)).tolist())
         columns.append(
             {
                 "name": col,
                 "kind": "categorical",
                 "input_dtype": input_dtypes.get(col),
-                "levels": levels,
+                "levels": list(levels[col]),
             }
         )
     return {
@@ -90,6 +94,12 @@ def training_schema(clean: pd.DataFrame, schema: dict) -> dict[str, Any]:
         "columns": columns,
         "dropped": list(schema.get("dropped", [])),
     }
+
+
+def observed_levels(codes: np.ndarray, levels: Sequence[str]) -> list[str]:
+    """The sorted levels that occur in ``codes`` (:func:`.preprocess.level_codes`)."""
+    counts = np.bincount(codes[codes >= 0], minlength=len(levels))
+    return sorted(str(levels[i]) for i in np.flatnonzero(counts))
 
 
 def median_grid(time: np.ndarray, event: np.ndarray, n_points: int = 200) -> np.ndarray:
@@ -102,7 +112,7 @@ def median_grid(time: np.ndarray, event: np.ndarray, n_points: int = 200) -> np.
 def fit_final_model(
     model: str,
     params: dict[str, Any],
-    clean: pd.DataFrame,
+    clean: pd.DataFrame | str | os.PathLike,
     schema: dict,
     times: list[float],
     *,
@@ -113,27 +123,51 @@ def fit_final_model(
     n_jobs: int = 1,
     log: logging.Logger | None = None,
     release_input: bool = False,
+    batch_rows: int | None = None,
 ) -> dict[str, Any]:
     """Fit ``model`` on every row of ``clean`` and return the artifact dictionary.
 
-    The seed is ``model_seed(seed, model, n_folds)``: the "fold" after the CV folds, so the
-    final fit never reuses a CV fit's random stream. With ``release_input``, the feature
-    columns of ``clean`` are dropped (in place) once they are in the model matrix.
+    Parameters
+    ----------
+    model : str
+        Registry name.
+    params : dict
+        Model parameters.
+    clean : pandas.DataFrame or path-like
+        The clean table, or its Parquet file (``results/data/clean.parquet``): read a column
+        or a row batch at a time into the model matrix, so the table is never in memory
+        whole (the workflow's path; the same artifact as from the DataFrame).
+    schema : dict
+        ``schema.json``.
+    times : list of float
+        Default prediction times (the CV evaluation grid).
+    seed, n_folds : int
+        The CV seed and number of folds. The fit's seed is ``model_seed(seed, model,
+        n_folds)``: the "fold" after the CV folds, so the final fit never reuses a CV
+        fit's random stream.
+    min_frequency, max_levels
+        Preprocessing settings (``preprocess.*``).
+    n_jobs : int
+    log : logging.Logger, optional
+    release_input : bool
+        With a DataFrame: drop its feature columns (in place) once they are in the model
+        matrix.
+    batch_rows : int, optional
+        With a Parquet file: rows per batch read (default
+        :data:`survival_framework.batches.BATCH_ROWS`).
     """
     log = log or _log
-    dur, ev = schema["duration_col"], schema["event_col"]
     t0 = _time.perf_counter()
-    state = preprocess.fit_state(
-        clean, schema["numeric"], schema["categorical"], min_frequency, max_levels=max_levels
+    state, train_schema, X, y = final_inputs(
+        clean,
+        schema,
+        dtype=model_input_dtype(model, params),
+        min_frequency=min_frequency,
+        max_levels=max_levels,
+        release_input=release_input,
+        batch_rows=batch_rows,
     )
     features = preprocess.output_columns(state)
-    train_schema = training_schema(clean, schema)
-    y = to_structured(clean[ev].to_numpy(), clean[dur].to_numpy(float))
-    # the raw columns are dropped as the matrix fills (release=True): the caller's table and
-    # the matrix are never both whole in memory
-    X = preprocess.transform_matrix(
-        clean, state, dtype=model_input_dtype(model, params), release=release_input
-    )
     fit_seed = model_seed(seed, model, n_folds)
     estimator = get_model(model, random_state=fit_seed, n_jobs=n_jobs, **dict(params))
     log.info(
@@ -166,3 +200,95 @@ def fit_final_model(
         "max_train_time": float(y["time"].max()),
         "fit_seconds": fit_seconds,
     }
+
+
+class FinalInputs(NamedTuple):
+    """What the final fit needs from the clean table (:func:`final_inputs`)."""
+
+    state: dict
+    """Preprocessing state fitted on every row."""
+    training_schema: dict
+    """:func:`training_schema` of the table."""
+    X: np.ndarray
+    """Model matrix (Fortran order)."""
+    y: np.ndarray
+    """Outcome as a structured array (``event``, ``time``)."""
+
+
+def final_inputs(
+    clean: pd.DataFrame | str | os.PathLike,
+    schema: dict,
+    *,
+    dtype: type = np.float64,
+    min_frequency: float = 0.01,
+    max_levels: int | None = None,
+    release_input: bool = False,
+    batch_rows: int | None = None,
+) -> FinalInputs:
+    """Preprocessing state, training schema, model matrix and outcome of every row.
+
+    From a Parquet file the statistics are fitted a column at a time (:func:`.etl.fit_states`,
+    as the split stage fits the folds') and the matrix is filled a row batch at a time, so
+    the job holds the matrix, the outcome and one column or batch of the raw table; the
+    values equal those from the DataFrame read whole, bit for bit.
+    (Parameters: :func:`fit_final_model`; ``dtype`` is the matrix's.)
+    """
+    if isinstance(clean, pd.DataFrame):
+        return _frame_inputs(clean, schema, dtype, min_frequency, max_levels, release_input)
+    return _parquet_inputs(clean, schema, dtype, min_frequency, max_levels, batch_rows)
+
+
+def _frame_inputs(
+    clean: pd.DataFrame,
+    schema: dict,
+    dtype: type,
+    min_frequency: float,
+    max_levels: int | None,
+    release: bool,
+) -> FinalInputs:
+    """:func:`final_inputs` of a DataFrame."""
+    dur, ev = schema["duration_col"], schema["event_col"]
+    state = preprocess.fit_state(
+        clean, schema["numeric"], schema["categorical"], min_frequency, max_levels=max_levels
+    )
+    levels = {
+        col: observed_levels(*preprocess.level_codes(clean[col])) for col in schema["categorical"]
+    }
+    y = to_structured(clean[ev].to_numpy(), clean[dur].to_numpy(float))
+    # the raw columns are dropped as the matrix fills (release=True): the caller's table and
+    # the matrix are never both whole in memory
+    X = preprocess.transform_matrix(clean, state, dtype=dtype, release=release)
+    return FinalInputs(state, training_schema(schema, levels), X, y)
+
+
+def _parquet_inputs(
+    path: str | os.PathLike,
+    schema: dict,
+    dtype: type,
+    min_frequency: float,
+    max_levels: int | None,
+    batch_rows: int | None = None,
+) -> FinalInputs:
+    """:func:`final_inputs` of a Parquet file, streamed."""
+    import pyarrow as pa
+
+    from .batches import BATCH_ROWS, ParquetColumns
+    from .etl import category_codes, fit_states
+    from .io import read_table
+
+    read_table(path, columns=[])  # the checks and messages of a whole read
+    table = ParquetColumns(path)
+    dur, ev = schema["duration_col"], schema["event_col"]
+    state = fit_states(table, [None], schema, min_frequency, max_levels)[0]
+    levels = {col: observed_levels(*category_codes(table, col)) for col in schema["categorical"]}
+    y = to_structured(table.column(ev).to_numpy(), table.column(dur).to_numpy(float))
+    X = np.empty((table.n_rows, len(preprocess.output_columns(state))), dtype=dtype, order="F")
+    columns = [*schema["numeric"], *schema["categorical"]]
+    for offset, batch in table.batches(columns, batch_rows or BATCH_ROWS):
+        rows = slice(offset, offset + len(batch))
+        for j, values in enumerate(preprocess.transform_columns(batch, state).values()):
+            X[rows, j] = values
+        del batch
+    # Arrow's allocator keeps freed batch buffers for reuse; nothing else is read here
+    pa.default_memory_pool().release_unused()
+    return FinalInputs(state, training_schema(schema, levels), X, y)
