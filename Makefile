@@ -7,7 +7,7 @@ PIP    := $(BIN)/python -m pip install -q --disable-pip-version-check
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: venv venv-dev run dryrun test test-unit test-workflow test-spark test-slurm lint format \
-        report predict docs bench bench-etl bench-cv bench-scale data-production clean
+        report predict docs bench bench-etl bench-cv bench-scale bench-stats data-production clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,11 @@ BENCH_SCALE_ROWS ?= 287000 1000000 10000000
 BENCH_SCALE_SPARK_ROWS ?= 10000000
 bench-scale: venv-dev
 	$(BIN)/python scripts/bench/bench_scale.py --rows $(BENCH_SCALE_ROWS) --spark-rows $(BENCH_SCALE_SPARK_ROWS)
+
+# Cost of the km reference and the calibration metrics (~12 min on 2 cores): the code before
+# them against now at 287K rows, alternating, --cores 2 -> docs/bench/stats_cost.csv
+bench-stats: venv-dev data-production
+	$(BIN)/python scripts/bench/bench_stats_cost.py
 
 bench: bench-etl bench-cv bench-scale  ## long benchmarks (not part of make test)
 

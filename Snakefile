@@ -22,10 +22,12 @@ rule all:
     input:
         "results/cv_metrics.csv",
         "results/leaderboard.csv",
+        "results/comparison.csv",
         "results/ph/schoenfeld.csv",
         "results/ph/scaled_schoenfeld.png",
         final_targets(),
         "results/report/leaderboard.html",
+        "results/report/comparison.png",
         "results/report/ph_tests.html",
         "results/report/cv_metrics.png",
         "results/report/kaplan_meier.png",

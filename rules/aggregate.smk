@@ -12,12 +12,14 @@ rule aggregate_metrics:
     output:
         cv_metrics="results/cv_metrics.csv",
         leaderboard="results/leaderboard.csv",
+        comparison="results/comparison.csv",
         provenance="results/provenance.json",
     log:
         "logs/aggregate/aggregate_metrics.log",
     conda:
         "../envs/survival.yaml"
     params:
+        primary_metric=config["evaluation"]["primary_metric"],
         code=code_version("aggregate_metrics.py"),
     script:
         "../scripts/aggregate_metrics.py"

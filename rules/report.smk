@@ -7,6 +7,7 @@ report: "../report/workflow.rst"
 
 localrules:
     render_leaderboard,
+    plot_model_comparison,
     render_ph_table,
     plot_cv_metrics,
     plot_kaplan_meier,
@@ -19,6 +20,7 @@ rule render_leaderboard:
         table="results/leaderboard.csv",
     output:
         csv="results/report/leaderboard.csv",
+        summary="results/report/leaderboard_summary.csv",
         html=report(
             "results/report/leaderboard.html",
             caption="../report/leaderboard.rst",
@@ -30,11 +32,32 @@ rule render_leaderboard:
     conda:
         "../envs/survival.yaml"
     params:
-        title="Leaderboard (mean and std over folds; best uno_c first)",
+        title=f"Leaderboard (mean and std over folds; best {config['evaluation']['primary_metric']} first)",
+        primary_metric=config["evaluation"]["primary_metric"],
         digits=4,
-        code=code_version("render_table.py"),
+        code=code_version("render_leaderboard.py"),
     script:
-        "../scripts/render_table.py"
+        "../scripts/render_leaderboard.py"
+
+
+rule plot_model_comparison:
+    input:
+        comparison="results/comparison.csv",
+    output:
+        plot=report(
+            "results/report/comparison.png",
+            caption="../report/comparison.rst",
+            category="1. Leaderboard",
+            labels={"figure": "differences from the best model"},
+        ),
+    log:
+        "logs/report/plot_model_comparison.log",
+    conda:
+        "../envs/survival.yaml"
+    params:
+        code=code_version("plot_model_comparison.py"),
+    script:
+        "../scripts/plot_model_comparison.py"
 
 
 rule render_ph_table:
@@ -136,7 +159,6 @@ rule plot_time_dependent_metrics:
     conda:
         "../envs/survival.yaml"
     params:
-        horizon_quantiles=[0.25, 0.5, 0.75],
         calibration_bins=10,
         code=code_version("plot_time_dependent_metrics.py"),
     script:

@@ -8,7 +8,7 @@ from survival_framework.cv import fit_and_evaluate
 from survival_framework.io import read_json, write_json, write_parquet
 from survival_framework.job import rule_job
 from survival_framework.matrix import read_fold
-from survival_framework.models import model_input_dtype, model_seed
+from survival_framework.models import model_input_dtype, model_seed, model_uses_features
 from survival_framework.preprocess import output_columns
 from survival_framework.provenance import sha256_arrays
 
@@ -25,6 +25,8 @@ def main(smk) -> None:
         # each fold's features read once into one matrix (no DataFrame of them), in the
         # dtype the model computes in (float32 for the tree models: half the memory)
         dtype = model_input_dtype(model, dict(p.model_params))
+        if not model_uses_features(model, dict(p.model_params)):
+            features = []  # the reference model: times and events only
         train = read_fold(smk.input.train, features, dur, ev, [ROW_COL], dtype=dtype)
         test = read_fold(smk.input.test, features, dur, ev, keys, dtype=dtype)
         train_rows = train.keys.pop(ROW_COL).to_numpy()

@@ -8,6 +8,7 @@ import pandas as pd
 from survival_framework.contract import FOLD_COL, ROW_COL, prediction_column
 from survival_framework.io import read_json, read_table, write_csv
 from survival_framework.job import rule_job
+from survival_framework.metrics import ici_horizons
 from survival_framework.report import (
     calibration_table,
     plot_calibration,
@@ -27,8 +28,8 @@ def main(smk) -> None:
         fold_of_row = folds.reindex(clean[ROW_COL]).to_numpy()
         train_time = {k: clean[dur].to_numpy()[fold_of_row != k] for k in np.unique(fold_of_row)}
         train_event = {k: clean[ev].to_numpy()[fold_of_row != k] for k in np.unique(fold_of_row)}
-        idx = sorted({int(round(q * (len(times) - 1))) for q in p.horizon_quantiles})
-        horizons = [times[i] for i in idx]
+        # the horizons of the ICI metrics: the grid times a quarter, half, three quarters along
+        horizons = sorted(set(ici_horizons(times).values()))
         horizon_cols = [prediction_column(h) for h in horizons]
         by_model: dict[str, list[tuple[int, str]]] = {}
         for path in smk.input.predictions:

@@ -62,7 +62,7 @@ def test_every_key_of_the_shipped_configs_is_known():
         (
             {"evaluation": {"ntimes": 3}},
             "config: unknown key 'evaluation.ntimes'; did you mean 'evaluation.n_times'? "
-            "(valid under 'evaluation': batch_size, n_times, time_quantiles)",
+            "(valid under 'evaluation': batch_size, n_times, primary_metric, time_quantiles)",
         ),
         ({"run_typ": "sample"}, "config: unknown key 'run_typ'; did you mean 'run_type'?"),
         ({"models": {"rsf": {"enable": False}}}, "config: unknown key 'models.rsf.enable'"),
@@ -286,3 +286,12 @@ def test_config_with_only_data_runs_every_model_from_another_directory(workflow_
         int(stats["fit_model"])
         == len(MODEL_NAMES) * SCHEMA["properties"]["cv"]["properties"]["n_folds"]["default"]
     )
+
+
+def test_primary_metric_choices_are_the_ranked_metrics():
+    """The schema's choices of evaluation.primary_metric are the metrics with a direction
+    (survival_framework.metrics.HIGHER_IS_BETTER), in its order: one list of names."""
+    from survival_framework.metrics import HIGHER_IS_BETTER
+
+    enum = SCHEMA["properties"]["evaluation"]["properties"]["primary_metric"]["enum"]
+    assert enum == [m for m, d in HIGHER_IS_BETTER.items() if d is not None]

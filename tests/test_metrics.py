@@ -64,7 +64,32 @@ def test_ibs_of_perfect_and_useless_predictions(fitted):
 
 
 def test_evaluate_predictions_returns_all_metrics(fitted):
+    """Every metric, each equal to its own function; the reference IBS of ibs_erv is
+    scikit-survival's integrated Brier score of its Kaplan-Meier curve of the training rows;
+    without each row's survival at its own time, D-calibration is missing."""
+    from sksurv.nonparametric import kaplan_meier_estimator
+
+    from survival_framework.calibration import d_calibration, ici
+
     y_tr, y_te, risk, surv, times = fitted
-    out = metrics.evaluate_predictions(y_tr, y_te, risk, surv, times, times[-1])
-    assert set(out) == set(metrics.METRIC_NAMES)
+    tau = times[-1]
+    # some survival probability per row (here the curve at the next grid time)
+    col = np.searchsorted(times, y_te["time"]).clip(max=len(times) - 1)
+    model_at = surv[np.arange(len(y_te)), col]
+    out = metrics.evaluate_predictions(y_tr, y_te, risk, surv, times, tau, model_at)
+    assert list(out) == list(metrics.METRIC_NAMES)
     assert all(np.isfinite(v) for v in out.values())
+    km_t, km_s = kaplan_meier_estimator(y_tr["event"], y_tr["time"])
+    km_curve = np.array([km_s[km_t <= t][-1] if np.any(km_t <= t) else 1.0 for t in times])
+    km_ibs = integrated_brier_score(y_tr, y_te, np.tile(km_curve, (len(y_te), 1)), times)
+    assert out["ibs_erv"] == pytest.approx(1 - out["ibs"] / km_ibs, abs=1e-12)
+    assert out["ibs_erv"] > 0  # the Cox model beats the Kaplan-Meier curve here
+    assert (out["dcal_stat"], out["dcal_p"]) == d_calibration(y_te, model_at, 10)
+    for name, q in (("ici_25", 0.25), ("ici_50", 0.5), ("ici_75", 0.75)):
+        j = int(round(q * (len(times) - 1)))
+        assert out[name] == ici(y_te, surv[:, j], times[j])
+    without = metrics.evaluate_predictions(y_tr, y_te, risk, surv, times, tau)
+    assert np.isnan(without["dcal_stat"]) and np.isnan(without["dcal_p"])
+    assert {k: v for k, v in without.items() if not k.startswith("dcal")} == {
+        k: v for k, v in out.items() if not k.startswith("dcal")
+    }

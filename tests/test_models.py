@@ -31,7 +31,52 @@ def test_fit_predict_shapes_and_sanity(data, name):
     assert np.all((surv >= 0) & (surv <= 1))
     assert np.all(np.diff(surv, axis=1) <= 1e-12)  # non-increasing in time
     np.testing.assert_allclose(surv, model.predict_survival(X_te, times, batch_size=10_000))
-    assert metrics.harrell_c(y_te["event"], y_te["time"], risk) > 0.6
+    if model.uses_features:  # the reference model km has C exactly 0.5 (test_reference_km_*)
+        assert metrics.harrell_c(y_te["event"], y_te["time"], risk) > 0.6
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_survival_at_own_times_is_the_curve_at_each_time(data, name):
+    """``predict_risk_and_survival(..., at=t)`` gives S(t_i | x_i) on the model's own curve:
+    the one-row, one-time predict_survival at each row's time (also at times before any
+    training time and after the last), and leaves risk and the grid unchanged."""
+    X_tr, y_tr, X_te, y_te, times = data
+    model = get_model(name, random_state=0, **LIGHT.get(name, {})).fit(X_tr, y_tr)
+    at = y_te["time"].copy()
+    at[:3] = [0.5, y_tr["time"].max() * 3, y_tr["time"].min()]
+    risk, surv, surv_at = model.predict_risk_and_survival(X_te, times, batch_size=41, at=at)
+    r0, s0 = model.predict_risk_and_survival(X_te, times, batch_size=41)
+    np.testing.assert_array_equal(risk, r0)
+    np.testing.assert_array_equal(surv, s0)
+    expected = [model.predict_survival(X_te[i : i + 1], at[i : i + 1])[0, 0] for i in range(60)]
+    np.testing.assert_allclose(surv_at[:60], expected, rtol=1e-12, atol=1e-15)
+    assert surv_at[0] == pytest.approx(1.0) or name == "weibull_aft"  # before any event time
+    with pytest.raises(ValueError, match="one time per row"):
+        model.predict_risk_and_survival(X_te, times, at=at[:-1])
+
+
+def test_reference_km_is_the_kaplan_meier_curve_with_constant_risk(data):
+    """Hand computation of the product-limit estimate on the training rows, and the
+    constant risk's concordance and AUC: every comparable pair is tied, so 0.5 exactly."""
+    X_tr, y_tr, X_te, y_te, times = data
+    km = get_model("km").fit(X_tr, y_tr)
+    assert not km.uses_features
+    expected = []
+    for t in times:
+        s = 1.0
+        for u in np.unique(y_tr["time"][y_tr["event"]]):
+            if u <= t:
+                d = np.sum(y_tr["event"] & (y_tr["time"] == u))
+                s *= 1.0 - d / np.sum(y_tr["time"] >= u)
+        expected.append(s)
+    surv = km.predict_survival(np.empty((len(y_te), 0)), times)
+    np.testing.assert_allclose(surv, np.tile(expected, (len(y_te), 1)), rtol=1e-12)
+    risk = km.predict(np.empty((len(y_te), 0)))
+    assert np.all(risk == 0.0)
+    tau = float(times[-1])
+    scores = metrics.evaluate_predictions(y_tr, y_te, risk, surv, times, tau)
+    assert scores["harrell_c"] == 0.5 and scores["uno_c"] == 0.5
+    assert scores["mean_auc"] == pytest.approx(0.5, abs=1e-12)
 
 
 def test_random_models_are_reproducible(data):
@@ -69,7 +114,7 @@ def test_registry_errors_list_valid_names():
 def test_model_seed_is_stable_and_distinct():
     assert model_seed(42, "rsf", 0) == model_seed(42, "rsf", 0)
     seeds = {model_seed(42, m, k) for m in MODEL_NAMES for k in range(5)}
-    assert len(seeds) == 25
+    assert len(seeds) == 5 * len(MODEL_NAMES)
 
 
 def test_coxph_numpy_solver_rejects_efron(data):

@@ -163,17 +163,20 @@ def test_artifact_holds_model_preprocessing_and_schema(artifact):
 
 
 def test_best_model_skips_failed_models():
+    """The leaderboard's rank decides (it is empty for a model without a finite mean of the
+    primary metric); a ranked model without successful folds is skipped too."""
     board = pd.DataFrame(
         {
-            "rank": [1, 2, 3],
-            "model": ["rsf", "coxph", "gbsa"],
-            "uno_c_mean": [np.nan, 0.7, 0.65],
-            "n_folds": [0, 5, 5],
+            "rank": pd.array([1, 2, 3, pd.NA], dtype="Int64"),
+            "model": ["rsf", "coxph", "gbsa", "km"],
+            "uno_c_mean": [0.8, 0.7, 0.65, np.nan],
+            "n_folds": [0, 5, 5, 0],
         }
     )
     assert best_model(board) == "coxph"
+    assert best_model(board.assign(rank=pd.array([3, 2, 1, pd.NA], dtype="Int64"))) == "gbsa"
     with pytest.raises(ValueError, match="no model"):
-        best_model(board.assign(uno_c_mean=np.nan))
+        best_model(board.assign(rank=pd.array([pd.NA] * 4, dtype="Int64")))
 
 
 def _metadata(path) -> dict:

@@ -25,6 +25,7 @@ from survival_framework.models import MODEL_NAMES
 MODELS = list(MODEL_NAMES)  # the registry: every model the test config enables
 REPORT_RULES = {
     "render_leaderboard",
+    "plot_model_comparison",
     "render_ph_table",
     "plot_cv_metrics",
     "plot_kaplan_meier",
@@ -193,6 +194,7 @@ def test_reruns_are_exactly_what_changed(workflow_copy):
         "aggregate_metrics",
         "fit_best_model",
         "render_leaderboard",
+        "plot_model_comparison",
         "plot_cv_metrics",
         "plot_time_dependent_metrics",
         "plot_benchmarks",
@@ -206,7 +208,7 @@ def test_reruns_are_exactly_what_changed(workflow_copy):
     models_py.write_text(code + "\n# edited\n")
     counts, fits = _scheduled(wd)
     models_py.write_text(code)
-    assert counts["fit_model"] == 15 and len(fits) == 15
+    assert counts["fit_model"] == 3 * len(MODELS) and len(fits) == 3 * len(MODELS)
     assert counts["fit_best_model"] == 1
     assert not {"validate_data", "split_data", "test_proportional_hazards"} & set(counts)
 

@@ -91,6 +91,40 @@ def _chromium() -> str | None:
     return shutil.which("chromium")
 
 
+# Appended to a copy of the report: once React has drawn the landing page, the boxes of the
+# leaderboard table and of the workflow graph, and whether the table hides columns.
+_GEOMETRY = """<script>setTimeout(function () {
+  var box = function (e) { var b = e.getBoundingClientRect();
+    return {left: b.left, top: b.top, right: b.right, bottom: b.bottom}; };
+  var table = document.querySelector("#app .document table");
+  var graph = document.querySelector("#rulegraph canvas") || document.querySelector("#rulegraph");
+  var out = document.createElement("pre"); out.id = "geometry";
+  out.textContent = JSON.stringify({table: box(table), graph: box(graph),
+    scroll: table.scrollWidth, client: table.clientWidth, width: window.innerWidth});
+  document.body.appendChild(out); }, 3000);</script>"""
+
+
+def _headless(browser: str, profile, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=10000",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
 @pytest.mark.integration
 def test_report_opens_in_a_browser_and_shows_the_leaderboard(test_workflow_run, tmp_path):
     wd = test_workflow_run
@@ -102,25 +136,7 @@ def test_report_opens_in_a_browser_and_shows_the_leaderboard(test_workflow_run, 
     browser = _chromium()
     if browser is None:
         pytest.skip("chromium is not installed and apt-get could not install it")
-    proc = subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-            out.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    proc = _headless(browser, tmp_path / "profile", "--dump-dom", out.as_uri())
     assert proc.returncode == 0, proc.stderr[-2000:]
     dom = proc.stdout
     app = dom[dom.index('id="app"') :]  # what React rendered, not the embedded data
@@ -131,3 +147,18 @@ def test_report_opens_in_a_browser_and_shows_the_leaderboard(test_workflow_run, 
     board = pd.read_csv(wd / "results/leaderboard.csv")
     shown = [c for c in cells if c in MODELS][: len(board)]
     assert shown == board["model"].tolist()
+    # the landing page at 1400 x 1000: the table is whole (no hidden columns) and beside the
+    # workflow graph, not on top of it
+    probe = tmp_path / "report_probe.html"
+    head, tail = html.rsplit("</body>", 1)  # the document's own end, not embedded data
+    probe.write_text(head + _GEOMETRY + "</body>" + tail, encoding="utf-8")
+    size = "--window-size=1400,1000"
+    proc = _headless(browser, tmp_path / "profile", size, "--dump-dom", probe.as_uri())
+    geometry = json.loads(re.search(r'<pre id="geometry">([^<]*)</pre>', proc.stdout)[1])
+    table, graph = geometry["table"], geometry["graph"]
+    assert table["right"] - table["left"] > 200 and table["bottom"] - table["top"] > 100
+    assert geometry["scroll"] <= geometry["client"] + 1, geometry  # no column scrolled away
+    assert table["right"] <= geometry["width"], geometry
+    beside = table["right"] <= graph["left"] or graph["right"] <= table["left"]
+    apart = table["bottom"] <= graph["top"] or graph["bottom"] <= table["top"]
+    assert beside or apart, f"the leaderboard table overlaps the workflow graph: {geometry}"

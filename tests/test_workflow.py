@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 from sksurv.linear_model import CoxPHSurvivalAnalysis
@@ -44,8 +45,45 @@ def test_outputs_exist_and_follow_the_contract(test_workflow_run):
 def test_cindex_is_sane(test_workflow_run):
     board = pd.read_csv(test_workflow_run / "results/leaderboard.csv").set_index("model")
     assert board.loc["coxph", "harrell_c_mean"] > 0.62
-    assert (board["harrell_c_mean"] > 0.6).all()
+    learners = board.drop(index="km")
+    assert (learners["harrell_c_mean"] > 0.6).all()
     assert (board["ibs_mean"] < 0.25).all()
+    # the reference: constant risk, so every comparable pair is tied
+    assert board.loc["km", "harrell_c_mean"] == 0.5 and board.loc["km", "uno_c_mean"] == 0.5
+
+
+def test_reference_and_comparison_outputs(test_workflow_run):
+    """km's ibs_erv is 0 in every fold and every other model's is 1 - IBS / IBS(km) of the
+    same fold; comparison.csv pairs the folds (its diff is the mean paired difference) and
+    the leaderboard's tied_with_best follows its intervals on the primary metric."""
+    wd = test_workflow_run
+    long = pd.read_csv(wd / "results/cv_metrics.csv")
+    wide = long.pivot_table(index=["model", "fold"], columns="metric", values="value")
+    assert (wide.loc["km", "ibs_erv"] == 0.0).all()
+    for model in MODELS:
+        erv = 1 - wide.loc[model, "ibs"] / wide.loc["km", "ibs"]
+        np.testing.assert_allclose(wide.loc[model, "ibs_erv"], erv, rtol=1e-12)
+    comparison = pd.read_csv(wd / "results/comparison.csv")
+    assert list(comparison.columns) == [
+        "model",
+        "metric",
+        "reference",
+        "diff",
+        "ci_low",
+        "ci_high",
+        "p_value",
+    ]
+    board = pd.read_csv(wd / "results/leaderboard.csv")
+    best = board["model"].iloc[0]
+    assert set(comparison["reference"]) == {best, "km"}
+    for _, row in comparison.iterrows():
+        d = wide.loc[row["model"], row["metric"]] - wide.loc[row["reference"], row["metric"]]
+        assert row["diff"] == pytest.approx(d.mean(), abs=1e-12)
+        assert row["ci_low"] <= row["diff"] <= row["ci_high"]
+    vs_best = comparison.query("metric == 'uno_c' and reference == @best").set_index("model")
+    tied = (vs_best["ci_low"] <= 0) & (vs_best["ci_high"] >= 0)
+    assert board.set_index("model")["tied_with_best"].to_dict() == tied.to_dict()
+    assert board["mean_rank"].between(1, len(MODELS)).all()
 
 
 def test_coxph_harrell_matches_independent_fit_on_saved_folds(test_workflow_run):
@@ -86,10 +124,10 @@ def _job_counts(dryrun_stdout: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
-def test_default_config_dry_run_has_25_model_fold_jobs(tmp_path):
+def test_default_config_dry_run_has_one_job_per_model_and_fold(tmp_path):
     wd = copy_workflow(tmp_path)
     counts = _job_counts(snakemake(wd, "-n", "--cores", "2").stdout)
-    assert counts["fit_model"] == 25
+    assert counts["fit_model"] == 5 * len(MODELS)  # the five models and the km reference
     assert counts["split_data"] == 1 and counts["aggregate_metrics"] == 1
 
 
@@ -97,7 +135,7 @@ def test_disabling_a_model_removes_its_jobs(tmp_path):
     wd = copy_workflow(tmp_path)
     (wd / "no_rsf.yaml").write_text("models:\n  rsf: {enabled: false}\n")
     out = snakemake(wd, "-n", "--cores", "2", "--configfile", "config/config.yaml", "no_rsf.yaml")
-    assert _job_counts(out.stdout)["fit_model"] == 20
+    assert _job_counts(out.stdout)["fit_model"] == 5 * (len(MODELS) - 1)
 
 
 def test_snakemake_lint_is_clean():

@@ -1,4 +1,5 @@
-"""Long-format CV metrics, the leaderboard and the summary of failed fits."""
+"""Long-format CV metrics, the leaderboard, the paired comparison of models and the
+summary of failed fits."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import numpy as np
 import pandas as pd
 
 from .contract import METRIC_COLUMNS
-from .metrics import METRIC_NAMES
+from .metrics import HIGHER_IS_BETTER, METRIC_NAMES
 
-__all__ = ["metrics_long", "leaderboard", "failed_fits", "failure_summary"]
+__all__ = ["metrics_long", "leaderboard", "compare", "failed_fits", "failure_summary"]
 
-# Sort direction of each metric on the leaderboard: True = higher is better.
-HIGHER_IS_BETTER = {"harrell_c": True, "uno_c": True, "ibs": False, "mean_auc": True}
 RANK_METRIC = "uno_c"
+"""Default of ``evaluation.primary_metric``: the metric that orders the leaderboard."""
+REFERENCE_MODEL = "km"
+"""The registry's reference model (Kaplan-Meier), compared with every model."""
 
 
 def metrics_long(records: Iterable[dict]) -> pd.DataFrame:
@@ -37,13 +39,19 @@ def metrics_long(records: Iterable[dict]) -> pd.DataFrame:
     return df.sort_values(["model", "fold", "metric"], kind="stable").reset_index(drop=True)
 
 
-def leaderboard(long: pd.DataFrame, records: Iterable[dict]) -> pd.DataFrame:
-    """Mean and standard deviation (ddof=1) per model and metric, ranked by ``uno_c``.
+def leaderboard(
+    long: pd.DataFrame,
+    records: Iterable[dict],
+    primary_metric: str = RANK_METRIC,
+    comparison: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Mean and standard deviation (ddof=1) per model and metric, ranked by ``primary_metric``.
 
     Only folds with ``status == "ok"`` enter the statistics: ``n_folds`` counts them,
     ``n_failed`` counts the others. A model is ranked (``rank`` 1, 2, ...; best mean
-    ``uno_c`` first) only if it has a successful fold and a finite mean ``uno_c``; the
-    other models follow, unranked (``rank`` missing: an empty cell in the CSV).
+    ``primary_metric`` first, in its direction) only if it has a successful fold and a finite
+    mean ``primary_metric``; the other models follow, unranked (``rank`` missing: an empty
+    cell in the CSV).
 
     Parameters
     ----------
@@ -51,13 +59,19 @@ def leaderboard(long: pd.DataFrame, records: Iterable[dict]) -> pd.DataFrame:
         Output of :func:`metrics_long`.
     records : iterable of dict
         The ``metrics.json`` records of every model x fold (``model``, ``fold``, ``status``).
+    primary_metric : str
+        The metric that ranks the models (``evaluation.primary_metric``).
+    comparison : pandas.DataFrame, optional
+        Output of :func:`compare`: adds ``tied_with_best`` and ``mean_rank``
+        (:func:`survival_framework.comparison.leaderboard_additions`).
 
     Returns
     -------
     pandas.DataFrame
         ``rank`` (nullable integer), ``model``, ``<metric>_mean``, ``<metric>_std`` per
-        metric, ``n_folds``, ``n_failed``.
+        metric, ``n_folds``, ``n_failed`` (then ``tied_with_best``, ``mean_rank``).
     """
+    records = list(records)
     status = pd.DataFrame(
         [(r["model"], int(r["fold"]), r["status"] == "ok") for r in records],
         columns=["model", "fold", "ok"],
@@ -74,9 +88,9 @@ def leaderboard(long: pd.DataFrame, records: Iterable[dict]) -> pd.DataFrame:
     counts = status.groupby("model")["ok"].agg(["sum", "size"]).reindex(out.index, fill_value=0)
     out["n_folds"] = counts["sum"].astype(int)
     out["n_failed"] = (counts["size"] - counts["sum"]).astype(int)
-    key = f"{RANK_METRIC}_mean"
+    key = f"{primary_metric}_mean"
     ranked = (out["n_folds"] > 0) & np.isfinite(out[key].to_numpy(float))
-    ascending = not HIGHER_IS_BETTER[RANK_METRIC]
+    ascending = not HIGHER_IS_BETTER[primary_metric]
     order = pd.concat(
         [
             out[ranked].sort_values(key, ascending=ascending, kind="stable"),
@@ -87,7 +101,56 @@ def leaderboard(long: pd.DataFrame, records: Iterable[dict]) -> pd.DataFrame:
     rank = pd.array([pd.NA] * len(order), dtype="Int64")
     rank[: int(ranked.sum())] = np.arange(1, int(ranked.sum()) + 1)
     order.insert(0, "rank", rank)
+    if comparison is not None:
+        from .comparison import leaderboard_additions
+
+        extra = leaderboard_additions(
+            long, comparison, higher_is_better=_directions(), primary_metric=primary_metric
+        )
+        order = order.merge(extra, on="model", how="left")
     return order
+
+
+def _directions() -> dict[str, bool]:
+    """The metrics that are compared and ranked, with their direction (True: higher is
+    better); a metric without one (the D-calibration p-value) is neither."""
+    return {m: d for m, d in HIGHER_IS_BETTER.items() if d is not None}
+
+
+def compare(
+    long: pd.DataFrame, records: Sequence[dict], primary_metric: str = RANK_METRIC
+) -> pd.DataFrame:
+    """``results/comparison.csv``: every model against the best one and against ``km``.
+
+    :func:`survival_framework.comparison.compare_models` on the successful folds, with the
+    mean ``n_test / n_train`` of the fits as the corrected t-test's ratio. Without the
+    reference model (disabled) the rows are against the best model only.
+
+    Parameters
+    ----------
+    long : pandas.DataFrame
+        Output of :func:`metrics_long` (failed folds are NaN there).
+    records : sequence of dict
+        The ``metrics.json`` records (``n_train``, ``n_test``).
+    primary_metric : str
+        The metric that picks the best model.
+    """
+    from .comparison import compare_models
+
+    ratio = float(np.mean([r["n_test"] / r["n_train"] for r in records]))
+    models = set(long["model"])
+    reference = REFERENCE_MODEL if REFERENCE_MODEL in models else sorted(models)[0]
+    table = compare_models(
+        long,
+        higher_is_better=_directions(),
+        test_train_ratio=ratio,
+        primary_metric=primary_metric,
+        reference_model=reference,
+    )
+    if reference != REFERENCE_MODEL:  # no km: only the rows against the best model
+        best = table["reference"].iloc[0] if len(table) else None
+        table = table[table["reference"] == best].reset_index(drop=True)
+    return table
 
 
 def failed_fits(records: Iterable[dict]) -> list[str]:

@@ -108,14 +108,21 @@ def fit_and_evaluate(
             t1 = _time.perf_counter()
             _log.info("%s: fit finished in %.1f s; predicting %d rows", model, t1 - t0, len(test))
             # risk and survival curves from one pass over the model per row batch
-            risk, surv = estimator.predict_risk_and_survival(test.X, times, batch_size=batch_size)
+            # and each row's survival at its own time (D-calibration)
+            risk, surv, surv_at = estimator.predict_risk_and_survival(
+                test.X, times, batch_size=batch_size, at=test.time
+            )
             if release_matrices:
                 test.X = None
             t2 = _time.perf_counter()
             _log.info("%s: predict finished in %.1f s; scoring", model, t2 - t1)
             if not np.all(np.isfinite(risk)) or not np.all(np.isfinite(surv)):
                 raise FloatingPointError("model produced non-finite risk scores or probabilities")
-            record["metrics"] = evaluate_predictions(y_train, y_test, risk, surv, times, tau)
+            if not np.all(np.isfinite(surv_at)):
+                raise FloatingPointError("model produced non-finite survival probabilities")
+            record["metrics"] = evaluate_predictions(
+                y_train, y_test, risk, surv, times, tau, surv_at
+            )
             t3 = _time.perf_counter()
             record.update(fit_seconds=t1 - t0, predict_seconds=t2 - t1, score_seconds=t3 - t2)
             predictions = pd.DataFrame({RISK_COL: risk})

@@ -43,16 +43,15 @@ _log = logging.getLogger(__name__)
 def best_model(leaderboard: pd.DataFrame) -> str:
     """Name of the best ranked model of the leaderboard (``rank`` 1).
 
-    Unranked models (no successful fold: an empty ``rank``) are never chosen, nor is a model
-    without a finite ``uno_c_mean`` or without successful folds (``n_folds``).
+    Unranked models (no successful fold, or no finite mean primary metric: an empty
+    ``rank``) are never chosen, nor is a model without successful folds (``n_folds``).
 
     Raises
     ------
     ValueError
         If no model is ranked (every fold of every model failed).
     """
-    usable = np.isfinite(leaderboard["uno_c_mean"].to_numpy(float))
-    usable &= leaderboard["rank"].notna().to_numpy()
+    usable = leaderboard["rank"].notna().to_numpy()
     if "n_folds" in leaderboard:
         usable &= (leaderboard["n_folds"] > 0).to_numpy()
     ok = leaderboard[usable]

@@ -1,10 +1,21 @@
-"""The workflow's four metrics of right-censored predictions, as pure functions.
+"""The workflow's metrics of right-censored predictions, as pure functions.
 
-Harrell's C, Uno's C, the integrated Brier score and the mean cumulative/dynamic AUC,
-computed by :mod:`.concordance` and :mod:`.time_dependent`: scikit-survival's definitions
-and input checks, vectorised (O(n log n) per concordance index; the Brier score and AUC in
-blocks of rows, O(n) memory plus a block; ``tests/test_metric_parity.py`` checks equality
-with scikit-survival to 1e-12 and runs its own metric tests against these functions).
+Discrimination and overall error: Harrell's C, Uno's C, the integrated Brier score and the
+mean cumulative/dynamic AUC, computed by :mod:`.concordance` and :mod:`.time_dependent`:
+scikit-survival's definitions and input checks, vectorised (O(n log n) per concordance
+index; the Brier score and AUC in blocks of rows, O(n) memory plus a block;
+``tests/test_metric_parity.py`` checks equality with scikit-survival to 1e-12 and runs its
+own metric tests against these functions).
+
+Against the reference and calibration (:mod:`.scoring_rules`, :mod:`.calibration`):
+``ibs_erv``, the integrated Brier score's explained residual variation against the training
+Kaplan-Meier curve on the same fold (mlr3proba's ERV; 0 for the reference model ``km``);
+``rcll``, the right-censored log loss of the curves on the grid's intervals (a proper
+scoring rule); ``dcal_stat`` / ``dcal_p``, D-calibration's chi-square statistic and p-value
+over 10 bins of each row's predicted survival at its own observed time (Haider et al.
+2020); ``ici_25`` / ``ici_50`` / ``ici_75``, the integrated calibration index (Austin et
+al. 2020) at the grid times a quarter, half and three quarters along the grid
+(:func:`ici_horizons`).
 
 Test rows observed beyond the last grid time are administratively censored just after it
 (:func:`censor_after`). That leaves every metric on the grid unchanged (such rows are
@@ -16,23 +27,46 @@ from __future__ import annotations
 
 import numpy as np
 
+from .calibration import calibration_errors, d_calibration
 from .concordance import _harrell_and_uno, concordance_index_censored, concordance_index_ipcw
-from .kaplan_meier import CensoringDistribution
+from .kaplan_meier import CensoringDistribution, kaplan_meier_estimator
 from .outcome import censor_after, to_structured
+from .scoring_rules import ibs_erv, rcll
 from .time_dependent import cumulative_dynamic_auc, integrated_brier_score
 
 __all__ = [
     "METRIC_NAMES",
+    "HIGHER_IS_BETTER",
     "to_structured",
     "censor_after",
     "harrell_c",
     "uno_c",
     "integrated_brier",
     "mean_auc",
+    "ici_horizons",
     "evaluate_predictions",
 ]
 
-METRIC_NAMES: tuple[str, ...] = ("harrell_c", "uno_c", "ibs", "mean_auc")
+ICI_QUANTILES: dict[str, float] = {"ici_25": 0.25, "ici_50": 0.5, "ici_75": 0.75}
+"""ICI metrics and how far along the evaluation grid their horizon lies."""
+D_CALIBRATION_BINS = 10
+
+HIGHER_IS_BETTER: dict[str, bool | None] = {
+    "harrell_c": True,
+    "uno_c": True,
+    "ibs": False,
+    "mean_auc": True,
+    "ibs_erv": True,
+    "rcll": False,
+    "dcal_stat": False,
+    "dcal_p": None,
+    "ici_25": False,
+    "ici_50": False,
+    "ici_75": False,
+}
+"""Every metric of a model x fold with its direction (True: higher is better; None: not a
+score to rank, e.g. a p-value), in the order of the output files."""
+METRIC_NAMES: tuple[str, ...] = tuple(HIGHER_IS_BETTER)
 
 
 def harrell_c(event: np.ndarray, time: np.ndarray, risk: np.ndarray) -> float:
@@ -105,6 +139,14 @@ def event_probability(surv: np.ndarray) -> np.ndarray:
     return 1.0 - surv
 
 
+def ici_horizons(times: np.ndarray) -> dict[str, float]:
+    """Horizon of each ICI metric: the grid time at that fraction of the grid's points
+    (``times[round(q * (n_times - 1))]``), so the predictions there are on the grid."""
+    times = np.asarray(times, dtype=float)
+    last = len(times) - 1
+    return {name: float(times[int(round(q * last))]) for name, q in ICI_QUANTILES.items()}
+
+
 def evaluate_predictions(
     y_train: np.ndarray,
     y_test: np.ndarray,
@@ -112,13 +154,30 @@ def evaluate_predictions(
     surv: np.ndarray,
     times: np.ndarray,
     tau: float,
+    surv_at: np.ndarray | None = None,
 ) -> dict[str, float]:
     """All metrics of one model x fold, keyed by :data:`METRIC_NAMES`.
 
-    The same values as the four metric functions. Shared work: one censoring estimate for
-    the three IPCW metrics, one counting pass for Harrell's and Uno's C, and its sort of the
-    risk scores as the AUC's row order (no AUC time point is sorted when the survival curves
-    are ordered by ``risk``, as for every proportional-hazards model).
+    The same values as the metric functions. Shared work: one censoring estimate for the
+    three IPCW metrics, one counting pass for Harrell's and Uno's C, and its sort of the risk
+    scores as the AUC's row order (no AUC time point is sorted when the survival curves are
+    ordered by ``risk``, as for every proportional-hazards model).
+
+    Parameters
+    ----------
+    y_train, y_test : structured ndarray
+        Training and test outcomes (``event``, ``time``).
+    risk : ndarray of shape (n_test,)
+        Risk scores.
+    surv : ndarray of shape (n_test, n_times)
+        Survival probabilities on ``times``.
+    times : ndarray of shape (n_times,)
+        The evaluation grid.
+    tau : float
+        Truncation time of Uno's C.
+    surv_at : ndarray of shape (n_test,), optional
+        Each test row's predicted survival at its own observed time, for D-calibration
+        (``dcal_stat`` and ``dcal_p`` are NaN without it).
 
     Raises
     ------
@@ -130,9 +189,32 @@ def evaluate_predictions(
     # one counting pass for both; its sort of the risk scores orders the AUC's rows
     harrell, uno, by_risk = _harrell_and_uno(cens, y_test, risk, tau)
     y_eval = censor_after(y_test, float(np.max(times)))
-    return {
+    ibs = integrated_brier_score(cens, y_eval, surv, times)
+    out = {
         "harrell_c": harrell[0],
         "uno_c": uno[0],
-        "ibs": integrated_brier_score(cens, y_eval, surv, times),
+        "ibs": ibs,
         "mean_auc": _mean_auc(cens, y_eval, surv, times, order=by_risk[::-1]),
+        "ibs_erv": ibs_erv(ibs, _reference_ibs(cens, y_train, y_eval, times)),
+        "rcll": rcll(y_test, surv, times),
     }
+    if surv_at is None:
+        out["dcal_stat"] = out["dcal_p"] = float("nan")
+    else:
+        out["dcal_stat"], out["dcal_p"] = d_calibration(y_test, surv_at, D_CALIBRATION_BINS)
+    column = {float(t): j for j, t in enumerate(np.asarray(times, dtype=float))}
+    for name, t0 in ici_horizons(times).items():
+        out[name] = calibration_errors(y_test, surv[:, column[t0]], t0)["ici"]
+    return {name: float(out[name]) for name in METRIC_NAMES}
+
+
+def _reference_ibs(
+    cens: CensoringDistribution, y_train: np.ndarray, y_eval: np.ndarray, times: np.ndarray
+) -> float:
+    """Integrated Brier score of the training Kaplan-Meier curve (the ``km`` model's
+    prediction, the same for every row) on the test rows."""
+    km_times, km_surv = kaplan_meier_estimator(y_train["event"], y_train["time"])
+    idx = np.searchsorted(km_times, times, side="right") - 1
+    curve = np.where(idx >= 0, km_surv[np.clip(idx, 0, None)], 1.0)
+    surv = np.broadcast_to(curve, (len(y_eval), len(curve)))
+    return integrated_brier_score(cens, y_eval, surv, times)

@@ -1,4 +1,4 @@
-"""Model registry: five survival models behind one scikit-learn-style interface.
+"""Model registry: five survival models and a reference behind one scikit-learn-style interface.
 
 Every estimator takes ``X`` (float ndarray) and ``y`` (scikit-survival structured array with
 fields ``event`` and ``time``) in ``fit``, returns a risk score (higher = earlier event) from
@@ -33,9 +33,11 @@ __all__ = [
     "RandomSurvivalForest",
     "GradientBoostedSurvival",
     "WeibullAFT",
+    "KaplanMeier",
     "check_params",
     "get_model",
     "model_input_dtype",
+    "model_uses_features",
     "model_seed",
     "survival_arrays",
 ]
@@ -75,6 +77,9 @@ class _SurvivalEstimator(BaseEstimator):
     """
 
     input_dtype: Any = np.float64
+    uses_features: bool = True
+    """False for a model that ignores ``X`` (the reference model): the fit job reads no
+    feature columns for it."""
 
     def predict_survival(
         self, X: np.ndarray, times: np.ndarray, batch_size: int = 50_000
@@ -101,8 +106,12 @@ class _SurvivalEstimator(BaseEstimator):
         return out
 
     def predict_risk_and_survival(
-        self, X: np.ndarray, times: np.ndarray, batch_size: int = 50_000
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self,
+        X: np.ndarray,
+        times: np.ndarray,
+        batch_size: int = 50_000,
+        at: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, ...]:
         """Risk scores and survival probabilities, computed together per row batch.
 
         The same numbers as :meth:`predict` and :meth:`predict_survival`, with memory bounded
@@ -116,29 +125,49 @@ class _SurvivalEstimator(BaseEstimator):
         times : ndarray of shape (n_times,)
         batch_size : int
             Rows predicted at once.
+        at : ndarray of shape (n_samples,), optional
+            One time per row: also return each row's survival probability at its own time
+            (``S(at_i | x_i)``, e.g. at its observed time for D-calibration), from the
+            model's own curve, not the grid.
 
         Returns
         -------
         risk : ndarray of shape (n_samples,)
         surv : ndarray of shape (n_samples, n_times)
+        surv_at : ndarray of shape (n_samples,)
+            Only if ``at`` is given.
         """
         X = _float_matrix(X, keep_float32=True)  # the batches are cast where a model needs it
         times = np.asarray(times, dtype=float)
+        if at is not None:
+            at = np.asarray(at, dtype=float)
+            if at.shape != (X.shape[0],):
+                raise ValueError(f"at must hold one time per row ({X.shape[0]}), got {at.shape}")
         risk = np.empty(X.shape[0], dtype=float)
         surv = np.empty((X.shape[0], times.shape[0]), dtype=float)
+        surv_at = None if at is None else np.empty(X.shape[0], dtype=float)
         for start in range(0, X.shape[0], batch_size):
             stop = start + batch_size
-            risk[start:stop], surv[start:stop] = self._predict_risk_survival_batch(
-                X[start:stop], times
+            rows = slice(start, stop)
+            r, s, s_at = self._predict_risk_survival_batch(
+                X[rows], times, None if at is None else at[rows]
             )
-        return risk, surv
+            risk[rows], surv[rows] = r, s
+            if surv_at is not None:
+                surv_at[rows] = s_at
+        return (risk, surv) if surv_at is None else (risk, surv, surv_at)
 
     def _predict_risk_survival_batch(
-        self, X: np.ndarray, times: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        return self.predict(X), self._predict_survival_batch(X, times)
+        self, X: np.ndarray, times: np.ndarray, at: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        surv_at = None if at is None else self._predict_survival_at_batch(X, at)
+        return self.predict(X), self._predict_survival_batch(X, times), surv_at
 
     def _predict_survival_batch(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _predict_survival_at_batch(self, X: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """``S(at_i | x_i)`` for each row of a batch."""
         raise NotImplementedError
 
 
@@ -164,6 +193,11 @@ class _CoxLike(_SurvivalEstimator):
         X = np.asarray(X, dtype=float)
         cumhaz = _step_lookup(self.baseline_times_, self.baseline_cumhaz_, times, before=0.0)
         return np.exp(-np.exp(self._linear_predictor(X))[:, None] * cumhaz[None, :])
+
+    def _predict_survival_at_batch(self, X: np.ndarray, at: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        cumhaz = _step_lookup(self.baseline_times_, self.baseline_cumhaz_, at, before=0.0)
+        return np.exp(-np.exp(self._linear_predictor(X)) * cumhaz)
 
 
 class CoxPH(_CoxLike):
@@ -551,10 +585,14 @@ class RandomSurvivalForest(_SurvivalEstimator):
         idx = np.searchsorted(self.model_.unique_times_, times, side="right") - 1
         return np.where(idx >= 0, surv[:, np.clip(idx, 0, None)], 1.0)
 
+    def _predict_survival_at_batch(self, X: np.ndarray, at: np.ndarray) -> np.ndarray:
+        return self._predict_risk_survival_batch(X, at[:1], at)[2]
+
     def _predict_risk_survival_batch(
-        self, X: np.ndarray, times: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``predict`` and ``_predict_survival_batch`` from one pass over the trees.
+        self, X: np.ndarray, times: np.ndarray, at: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``predict``, ``_predict_survival_batch`` (and ``_predict_survival_at_batch``)
+        from one pass over the trees.
 
         scikit-survival runs the whole forest once for ``predict`` and again for the
         survival function; every tree's ``tree_.predict`` already returns both the leaf's
@@ -574,15 +612,23 @@ class RandomSurvivalForest(_SurvivalEstimator):
         is_event = forest.is_event_time_
         risk = np.zeros(Xb.shape[0], dtype=np.float64)
         surv = np.zeros((Xb.shape[0], len(times)), dtype=np.float64)
+        if at is not None:  # each row's own time on the forest's time axis
+            rows = np.arange(Xb.shape[0])
+            at_idx = np.searchsorted(forest.unique_times_, at, side="right") - 1
+            at_cols = np.clip(at_idx, 0, None)
+            surv_at = np.zeros(Xb.shape[0], dtype=np.float64)
         lock = threading.Lock()
 
         def one_tree(tree: Any) -> None:
             pred = tree.tree_.predict(Xb)  # (rows, unique times, [hazard, survival])
             tree_risk = pred[..., 0][:, is_event].sum(1)  # SurvivalTree.predict
             tree_surv = pred[..., 1][:, cols]
+            tree_at = None if at is None else pred[rows, at_cols, 1]
             with lock:
                 risk[:] += tree_risk
                 surv[:] += tree_surv
+                if tree_at is not None:
+                    surv_at[:] += tree_at
 
         n_jobs, _, _ = _partition_estimators(forest.n_estimators, forest.n_jobs)
         Parallel(n_jobs=n_jobs, require="sharedmem")(
@@ -590,7 +636,10 @@ class RandomSurvivalForest(_SurvivalEstimator):
         )
         risk /= len(forest.estimators_)
         surv /= len(forest.estimators_)
-        return risk, np.where(idx >= 0, surv, 1.0)
+        if at is None:
+            return risk, np.where(idx >= 0, surv, 1.0), None
+        surv_at /= len(forest.estimators_)
+        return risk, np.where(idx >= 0, surv, 1.0), np.where(at_idx >= 0, surv_at, 1.0)
 
 
 class WeibullAFT(_SurvivalEstimator):
@@ -662,6 +711,45 @@ class WeibullAFT(_SurvivalEstimator):
         scale = np.exp(self._log_lambda(X))
         return np.exp(-np.power(times[None, :] / scale[:, None], self.rho_))
 
+    def _predict_survival_at_batch(self, X: np.ndarray, at: np.ndarray) -> np.ndarray:
+        return np.exp(-np.power(at / np.exp(self._log_lambda(X)), self.rho_))
+
+
+class KaplanMeier(_SurvivalEstimator):
+    """Reference model: the training rows' Kaplan-Meier curve for every row, constant risk.
+
+    It ignores the features (``uses_features``: the fit job reads none): every row gets the
+    same survival curve and the risk score 0, so its concordance indices and AUC are
+    exactly 0.5 (every pair is tied in risk). The benchmark's baseline: a model that does
+    not beat it has learnt nothing from the features (``ibs_erv`` compares every model's
+    integrated Brier score with this one's).
+    """
+
+    uses_features = False
+    # no feature matrix to speak of: the smallest dtype the fit job can read
+    input_dtype = np.float32
+
+    def __init__(self) -> None:
+        pass
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> KaplanMeier:
+        from .kaplan_meier import kaplan_meier_estimator
+
+        event, time = survival_arrays(y)
+        self.unique_times_, self.survival_ = kaplan_meier_estimator(event, time)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Risk score: 0 for every row."""
+        return np.zeros(np.shape(X)[0], dtype=float)
+
+    def _predict_survival_batch(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
+        curve = _step_lookup(self.unique_times_, self.survival_, times, before=1.0)
+        return np.broadcast_to(curve, (np.shape(X)[0], len(times))).copy()
+
+    def _predict_survival_at_batch(self, X: np.ndarray, at: np.ndarray) -> np.ndarray:
+        return _step_lookup(self.unique_times_, self.survival_, at, before=1.0)
+
 
 _REGISTRY: dict[str, type[_SurvivalEstimator]] = {
     "coxph": CoxPH,
@@ -669,6 +757,7 @@ _REGISTRY: dict[str, type[_SurvivalEstimator]] = {
     "rsf": RandomSurvivalForest,
     "gbsa": GradientBoostedSurvival,
     "weibull_aft": WeibullAFT,
+    "km": KaplanMeier,
 }
 
 MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
@@ -746,6 +835,17 @@ def model_input_dtype(name: str, params: Mapping[str, Any]) -> np.dtype:
         return np.dtype(get_model(name, **dict(params)).input_dtype)
     except Exception:
         return np.dtype(np.float64)
+
+
+def model_uses_features(name: str, params: Mapping[str, Any]) -> bool:
+    """Whether model ``name`` reads the feature matrix (False for the reference ``km``).
+
+    Never raises: invalid parameters give True, and the fit then records the error.
+    """
+    try:
+        return bool(get_model(name, **dict(params)).uses_features)
+    except Exception:
+        return True
 
 
 def model_seed(base_seed: int, model: str, fold: int) -> int:

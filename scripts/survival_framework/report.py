@@ -18,10 +18,12 @@ import numpy as np
 import pandas as pd
 
 from .contract import RISK_COL, prediction_column
-from .metrics import censor_after, event_probability, to_structured
+from .metrics import HIGHER_IS_BETTER, censor_after, event_probability, to_structured
 
 __all__ = [
     "rounded_table",
+    "leaderboard_summary",
+    "plot_comparison",
     "write_html_table",
     "plot_cv_metrics",
     "plot_kaplan_meier",
@@ -60,6 +62,82 @@ def rounded_table(df: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
     return out
 
 
+SUMMARY_METRICS = ("ibs_erv", "ici_50")
+"""Metrics of the report's landing-page table besides the primary one (their means)."""
+
+
+def leaderboard_summary(board: pd.DataFrame, primary_metric: str, digits: int = 4) -> pd.DataFrame:
+    """The leaderboard's main columns, narrow enough for the report's landing page.
+
+    ``rank``, ``model``, the primary metric as ``mean ± std``, the means of
+    :data:`SUMMARY_METRICS` (the IBS's gain over ``km`` and the calibration error at the
+    grid's midpoint), ``tied_with_best`` (as ``tied``) and ``mean_rank``; the full table
+    (every metric, both statistics, ``n_failed``) is the report's Leaderboard page.
+    Columns the leaderboard lacks are left out.
+    """
+    out = pd.DataFrame({"rank": board["rank"], "model": board["model"]})
+    mean, std = board[f"{primary_metric}_mean"], board[f"{primary_metric}_std"]
+    out[primary_metric] = [
+        # no-break spaces: the cell never wraps inside "mean ± std"
+        ""
+        if pd.isna(m)
+        else f"{m:.{digits}f}" + ("" if pd.isna(s) else f"\u00a0±\u00a0{s:.{digits}f}")
+        for m, s in zip(mean, std, strict=True)
+    ]
+    for m in SUMMARY_METRICS:
+        if m != primary_metric and f"{m}_mean" in board:
+            out[m] = board[f"{m}_mean"].round(digits)
+    if "tied_with_best" in board:
+        out["tied"] = board["tied_with_best"]
+    if "mean_rank" in board:
+        out["mean_rank"] = board["mean_rank"].round(2)
+    return out
+
+
+def plot_comparison(comparison: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Forest plot: every model's mean difference from the best model with its corrected
+    95 % interval, one panel per metric (``results/comparison.csv``, rows against the best).
+
+    The best model is the ``reference`` of the first row (the comparison table lists the
+    rows against the best model first); its own row (difference 0) marks the reference.
+    """
+    plt = _plt()
+    if comparison.empty:
+        _nothing_to_plot(path)
+        return
+    best = str(comparison["reference"].iloc[0])
+    rows = comparison[comparison["reference"] == best]
+    metrics = list(dict.fromkeys(rows["metric"]))
+    models = list(dict.fromkeys(rows["model"]))  # leaderboard order, best first
+    ncols = min(4, len(metrics))
+    nrows = -(-len(metrics) // ncols)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(3.4 * ncols, 0.32 * len(models) * nrows + 1.3 * nrows),
+        squeeze=False,
+    )
+    y = np.arange(len(models))[::-1]
+    for ax, metric in zip(axes.flat, metrics, strict=False):
+        sub = rows[rows["metric"] == metric].set_index("model").reindex(models)
+        diff = sub["diff"].to_numpy(float)
+        lo = diff - sub["ci_low"].to_numpy(float)
+        hi = sub["ci_high"].to_numpy(float) - diff
+        ax.errorbar(diff, y, xerr=[lo, hi], fmt="o", ms=4, capsize=3, color="tab:blue")
+        ax.axvline(0.0, color="k", lw=0.8, ls="--")
+        ax.set_yticks(y, models)
+        lower = HIGHER_IS_BETTER.get(metric) is False
+        ax.set_title(metric + (" (lower is better)" if lower else ""), fontsize=10)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(4))
+    for ax in list(axes.flat)[len(metrics) :]:
+        ax.axis("off")
+    fig.suptitle(f"Difference from the best model ({best}), 95 % corrected resampled t-interval")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def write_html_table(df: pd.DataFrame, path: str | os.PathLike, title: str) -> None:
     """A standalone, styled HTML page with ``df`` as a table."""
     style = (
@@ -81,16 +159,21 @@ def plot_cv_metrics(long: pd.DataFrame, path: str | os.PathLike) -> None:
     plt = _plt()
     metrics = list(dict.fromkeys(long["metric"]))
     models = sorted(long["model"].unique())
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.6), squeeze=False)
+    ncols = min(4, len(metrics))
+    nrows = -(-len(metrics) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3.6 * nrows), squeeze=False)
+    for ax in list(axes.flat)[len(metrics) :]:
+        ax.axis("off")
     rng = np.random.default_rng(0)
-    for ax, metric in zip(axes[0], metrics, strict=True):
+    for ax, metric in zip(axes.flat, metrics, strict=False):
         sub = long[long["metric"] == metric]
         data = [sub.loc[sub["model"] == m, "value"].dropna().to_numpy() for m in models]
         ax.boxplot(data, tick_labels=models, showfliers=False)
         for i, values in enumerate(data, start=1):
             x = i + rng.uniform(-0.12, 0.12, size=len(values))
             ax.scatter(x, values, s=14, color="tab:blue", alpha=0.8, zorder=3)
-        ax.set_title(metric + (" (lower is better)" if metric == "ibs" else ""))
+        lower = HIGHER_IS_BETTER.get(metric) is False
+        ax.set_title(metric + (" (lower is better)" if lower else ""))
         ax.tick_params(axis="x", rotation=45)
     fig.suptitle("Cross-validated metrics per fold")
     fig.tight_layout()
