@@ -16,6 +16,8 @@ Newton solver of :mod:`.cox`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from .outcome import check_y_survival
@@ -26,6 +28,7 @@ __all__ = [
     "rcs_knots",
     "rcs_basis",
     "calibration_errors",
+    "calibration_errors_at",
     "ici",
 ]
 
@@ -317,19 +320,60 @@ def calibration_errors(
         If the test fold has no event, ``surv_t0`` is not one finite probability per row,
         ``t0`` is not finite and positive or ``n_knots < 3``.
     """
-    from .cox import breslow_cumulative_hazard, fit_cox_breslow
-    from .kaplan_meier import kaplan_meier_estimator
+    return calibration_errors_at(y_test, {t0: surv_t0}, n_knots)[float(t0)]
 
+
+def calibration_errors_at(
+    y_test: np.ndarray, surv_at: Mapping[float, np.ndarray], n_knots: int = 3
+) -> dict[float, dict[str, float]]:
+    """:func:`calibration_errors` at several horizons of the same test rows.
+
+    The same numbers as one call per horizon; the test times are sorted once for all of
+    them (the Cox fits and their Breslow baselines share the orders).
+
+    Parameters
+    ----------
+    y_test : structured ndarray
+        Test outcome (at least one event).
+    surv_at : mapping of float to ndarray of shape (n_test,)
+        Horizon ``t0`` -> predicted ``S(t0 | x_i)``.
+    n_knots : int
+        Knots of the spline (at least 3).
+
+    Returns
+    -------
+    dict
+        Horizon (float) -> ``{"ici": ..., "e50": ..., "e90": ..., "emax": ...}``.
+    """
     event, time = check_y_survival(y_test, allow_all_censored=True)
     time = np.asarray(time, dtype=float)
     if not event.any():
         raise ValueError("the test outcome has no event: the calibration curve is undefined")
+    if n_knots < 3:
+        raise ValueError(f"n_knots must be at least 3, got {n_knots}")
+    orders = {}  # the two sorts of the test times, made once when a fit needs them
+    out = {}
+    for t0, surv_t0 in surv_at.items():
+        out[float(t0)] = _calibration_errors(event, time, surv_t0, t0, n_knots, orders)
+    return out
+
+
+def _calibration_errors(
+    event: np.ndarray,
+    time: np.ndarray,
+    surv_t0: np.ndarray,
+    t0: float,
+    n_knots: int,
+    orders: dict[str, np.ndarray],
+) -> dict[str, float]:
+    """:func:`calibration_errors` of checked outcome arrays; ``orders`` caches the sorts."""
+    from .cox import breslow_cumulative_hazard, fit_cox_breslow
+    from .kaplan_meier import kaplan_meier_estimator
+
     s = _check_probabilities(surv_t0, event.shape[0], "surv_t0")
     t0 = float(t0)
     if not (np.isfinite(t0) and t0 > 0):
         raise ValueError(f"t0 must be finite and positive, got {t0}")
-    if n_knots < 3:
-        raise ValueError(f"n_knots must be at least 3, got {n_knots}")
     p = np.subtract(1.0, s)
     np.clip(p, P_CLIP, 1.0 - P_CLIP, out=p)
     if p.min() == p.max():  # constant prediction: the curve is the test Kaplan-Meier
@@ -342,10 +386,13 @@ def calibration_errors(
         X = rcs_basis(cll, knots)
     else:  # too few distinct values (or knots) for a spline: linear in cll
         X = np.asfortranarray(cll[:, None])
-    beta = fit_cox_breslow(X, event, time)
+    if not orders:
+        orders["desc"] = np.argsort(-time, kind="mergesort")
+        orders["asc"] = np.argsort(time, kind="mergesort")
+    beta = fit_cox_breslow(X, event, time, order=orders["desc"])
     lp = X @ beta
     del X
-    step_times, cumhaz = breslow_cumulative_hazard(lp, event, time)
+    step_times, cumhaz = breslow_cumulative_hazard(lp, event, time, order=orders["asc"])
     h0 = _step_at(step_times, cumhaz, t0, 0.0)
     if h0 > 0:
         # 1 - exp(-H0 exp(lp)), with H0 exp(lp) = exp(log H0 + lp) (no overflow of exp(lp))

@@ -184,6 +184,7 @@ def fit_cox_breslow(
     n_iter: int = 100,
     tol: float = 1e-9,
     chunk_rows: int = CHUNK_ROWS,
+    order: np.ndarray | None = None,
 ) -> np.ndarray:
     """Coefficients of a ridge-penalised Cox model (Breslow ties) by Newton-Raphson.
 
@@ -205,6 +206,9 @@ def fit_cox_breslow(
         Convergence tolerance on the relative change of the objective.
     chunk_rows : int
         Rows per chunk of the gradient and Hessian accumulation.
+    order : ndarray of int, optional
+        ``np.argsort(-time, kind="mergesort")``, if the caller has it (several fits on the
+        same outcome sort it once).
 
     Returns
     -------
@@ -220,7 +224,8 @@ def fit_cox_breslow(
     X = np.asarray(X, dtype=float)
     event = np.asarray(event)
     time = np.asarray(time, dtype=float)
-    order = np.argsort(-time, kind="mergesort")
+    if order is None:
+        order = np.argsort(-time, kind="mergesort")
     if X.flags.f_contiguous and X.flags.writeable:
         with sorted_rows_in_place(X, order) as xs:
             data = _SortedCoxData(xs, event, time, order, gather=False, chunk_rows=chunk_rows)
@@ -265,7 +270,10 @@ def _newton(data: _SortedCoxData, alpha: float, n_iter: int, tol: float) -> np.n
 
 
 def breslow_cumulative_hazard(
-    linear_predictor: np.ndarray, event: np.ndarray, time: np.ndarray
+    linear_predictor: np.ndarray,
+    event: np.ndarray,
+    time: np.ndarray,
+    order: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Breslow estimate of the cumulative baseline hazard (scikit-survival's, vectorised).
 
@@ -274,6 +282,8 @@ def breslow_cumulative_hazard(
     linear_predictor : ndarray of shape (n_samples,)
         Log hazard ratios of the training samples.
     event, time : ndarray of shape (n_samples,)
+    order : ndarray of int, optional
+        ``np.argsort(time, kind="mergesort")``, if the caller has it.
 
     Returns
     -------
@@ -286,7 +296,8 @@ def breslow_cumulative_hazard(
     event = np.asarray(event).astype(bool)
     lp = np.asarray(linear_predictor, float)
     shift = float(lp.max())  # the baseline is scaled back by exp(shift) below
-    order = np.argsort(time, kind="mergesort")
+    if order is None:
+        order = np.argsort(time, kind="mergesort")
     t = time[order]
     r = np.exp(lp[order] - shift)
     uniq, first = np.unique(t, return_index=True)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .calibration import calibration_errors, d_calibration
+from .calibration import calibration_errors_at, d_calibration
 from .concordance import _harrell_and_uno, concordance_index_censored, concordance_index_ipcw
 from .kaplan_meier import CensoringDistribution, kaplan_meier_estimator
 from .outcome import censor_after, to_structured
@@ -203,8 +203,11 @@ def evaluate_predictions(
     else:
         out["dcal_stat"], out["dcal_p"] = d_calibration(y_test, surv_at, D_CALIBRATION_BINS)
     column = {float(t): j for j, t in enumerate(np.asarray(times, dtype=float))}
-    for name, t0 in ici_horizons(times).items():
-        out[name] = calibration_errors(y_test, surv[:, column[t0]], t0)["ici"]
+    horizons = ici_horizons(times)
+    # one sort of the test times for the three calibration fits
+    errors = calibration_errors_at(y_test, {t0: surv[:, column[t0]] for t0 in horizons.values()})
+    for name, t0 in horizons.items():
+        out[name] = errors[t0]["ici"]
     return {name: float(out[name]) for name in METRIC_NAMES}
 
 
