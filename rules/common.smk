@@ -54,7 +54,10 @@ except ConfigError as exc:
     sys.exit(1)
 
 MODELS = [name for name, spec in config["models"].items() if spec["enabled"]]
-FOLDS = list(range(config["cv"]["n_folds"]))
+# Resample ids: fold k of cross-validation repeat r is resample r * n_folds + k, the {fold}
+# of results/splits/fold_{fold}/ and results/cv/{model}/fold_{fold}/ (survival_framework.splits);
+# with cv.n_repeats 1 these are the folds 0 .. n_folds-1.
+FOLDS = list(range(config["cv"]["n_folds"] * config["cv"]["n_repeats"]))
 
 # Content decides, not time stamps (survival_framework.integrity): an input whose content
 # differs from the one results/data/ was made from, and an unreadable intermediate, are made

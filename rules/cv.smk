@@ -1,4 +1,4 @@
-# Stage 3: one job per model x fold.
+# Stage 3: one job per model x resample ({fold}: fold k of repeat r is r * n_folds + k).
 
 
 rule fit_model:
@@ -25,6 +25,7 @@ rule fit_model:
     params:
         model_params=model_params,
         seed=config["cv"]["seed"],
+        n_folds=config["cv"]["n_folds"],
         batch_size=config["evaluation"]["batch_size"],
         strict=config["strict"],
         code=code_version("fit_model.py"),

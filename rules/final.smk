@@ -33,7 +33,7 @@ rule fit_final_model:
     params:
         model_params=model_params,
         seed=config["cv"]["seed"],
-        n_folds=config["cv"]["n_folds"],
+        n_folds=len(FOLDS),  # the CV's resamples: the final fit's seed is the next one
         min_frequency=config["preprocess"]["rare_min_frequency"],
         max_levels=config["preprocess"].get("max_levels"),
         code=code_version("fit_final_model.py"),
@@ -63,7 +63,7 @@ rule fit_best_model:
     params:
         all_model_params=all_model_params(),
         seed=config["cv"]["seed"],
-        n_folds=config["cv"]["n_folds"],
+        n_folds=len(FOLDS),  # the CV's resamples: the final fit's seed is the next one
         min_frequency=config["preprocess"]["rare_min_frequency"],
         max_levels=config["preprocess"].get("max_levels"),
         code=code_version("fit_final_model.py"),

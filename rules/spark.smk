@@ -38,6 +38,7 @@ rule split_data_spark:
         master=config["execution"]["spark_master"],
         memory=config["execution"]["spark_memory"],
         n_folds=config["cv"]["n_folds"],
+        n_repeats=config["cv"]["n_repeats"],
         seed=config["cv"]["seed"],
         min_frequency=config["preprocess"]["rare_min_frequency"],
         max_levels=config["preprocess"]["max_levels"],

@@ -1,4 +1,4 @@
-# Stage 2: stratified folds, evaluation time grid, fold-fitted preprocessing (pandas ETL).
+# Stage 2: stratified folds (of every CV repeat), evaluation time grid, fold-fitted preprocessing (pandas ETL).
 
 
 rule split_data:
@@ -23,6 +23,7 @@ rule split_data:
         mem_mb=mem_mb_split,
     params:
         n_folds=config["cv"]["n_folds"],
+        n_repeats=config["cv"]["n_repeats"],
         seed=config["cv"]["seed"],
         min_frequency=config["preprocess"]["rare_min_frequency"],
         max_levels=config["preprocess"]["max_levels"],

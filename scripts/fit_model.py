@@ -1,4 +1,5 @@
-"""Fit one model on one fold; write metrics.json and predictions.parquet."""
+"""Fit one model on one resample (fold k of CV repeat r: ``{fold}`` = r * n_folds + k);
+write metrics.json and predictions.parquet."""
 
 import numpy as np
 import pandas as pd
@@ -59,6 +60,7 @@ def main(smk) -> None:
         )
         record = {
             "model": model,
+            "repeat": fold // p.n_folds,
             "fold": fold,
             "seed": seed,
             "params": dict(p.model_params),

@@ -1,11 +1,16 @@
-"""Time-dependent AUC and Brier score per model, and calibration at a few horizons."""
+"""Time-dependent AUC and Brier score per model, and calibration at a few horizons.
+
+AUC(t) and Brier(t) are computed for every resample (fold k of CV repeat r, ``fold_{r*K+k}``),
+each with its own training rows as the IPCW reference; calibration pools the out-of-fold
+predictions of repeat 0 only, where every row is predicted exactly once.
+"""
 
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from survival_framework.contract import FOLD_COL, ROW_COL, prediction_column
+from survival_framework.contract import FOLD_COL, REPEAT_COL, ROW_COL, prediction_column
 from survival_framework.io import read_json, read_table, write_csv
 from survival_framework.job import rule_job
 from survival_framework.metrics import ici_horizons
@@ -24,10 +29,15 @@ def main(smk) -> None:
         dur, ev = schema["duration_col"], schema["event_col"]
         times = read_json(smk.input.grid)["times"]
         clean = read_table(smk.input.clean, columns=[ROW_COL, dur, ev])
-        folds = read_table(smk.input.folds).set_index(ROW_COL)[FOLD_COL]
-        fold_of_row = folds.reindex(clean[ROW_COL]).to_numpy()
-        train_time = {k: clean[dur].to_numpy()[fold_of_row != k] for k in np.unique(fold_of_row)}
-        train_event = {k: clean[ev].to_numpy()[fold_of_row != k] for k in np.unique(fold_of_row)}
+        # the training rows of resample f: the rows of its repeat whose test resample is not f
+        folds = read_table(smk.input.folds, columns=[ROW_COL, REPEAT_COL, FOLD_COL])
+        train_time, train_event, repeat_of = {}, {}, {}
+        for repeat, sub in folds.groupby(REPEAT_COL, sort=True):
+            fold_of_row = sub.set_index(ROW_COL)[FOLD_COL].reindex(clean[ROW_COL]).to_numpy()
+            for k in np.unique(fold_of_row):
+                train_time[k] = clean[dur].to_numpy()[fold_of_row != k]
+                train_event[k] = clean[ev].to_numpy()[fold_of_row != k]
+                repeat_of[k] = int(repeat)
         # the horizons of the ICI metrics: the grid times a quarter, half, three quarters along
         horizons = sorted(set(ici_horizons(times).values()))
         horizon_cols = [prediction_column(h) for h in horizons]
@@ -47,7 +57,8 @@ def main(smk) -> None:
                         [(model, fold, pred)], train_time, train_event, times, dur, ev
                     )
                 )
-                pooled.append(pred[[dur, ev, *horizon_cols]] if len(pred) else pred.iloc[:0])
+                if repeat_of[fold] == 0:  # each row once: the first repeat's folds
+                    pooled.append(pred[[dur, ev, *horizon_cols]] if len(pred) else pred.iloc[:0])
                 del pred
             pooled = pd.concat(pooled, ignore_index=True)
             cals.append(

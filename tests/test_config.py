@@ -57,7 +57,7 @@ def test_every_key_of_the_shipped_configs_is_known():
         (
             {"cv": {"nfolds": 3}},
             "config: unknown key 'cv.nfolds'; did you mean 'cv.n_folds'? "
-            "(valid under 'cv': min_rows_per_fold, n_folds, seed)",
+            "(valid under 'cv': min_rows_per_fold, n_folds, n_repeats, seed)",
         ),
         (
             {"evaluation": {"ntimes": 3}},

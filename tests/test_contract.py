@@ -90,7 +90,15 @@ def test_no_model_list_is_typed_outside_the_registry():
 
 def test_contract_names_are_not_redefined():
     """Each reserved name is assigned in contract.py only."""
-    names = ("ROW_COL", "FOLD_COL", "RISK_COL", "OTHER", "PREDICT_SUFFIXES", "DATA_SUFFIXES")
+    names = (
+        "ROW_COL",
+        "FOLD_COL",
+        "REPEAT_COL",
+        "RISK_COL",
+        "OTHER",
+        "PREDICT_SUFFIXES",
+        "DATA_SUFFIXES",
+    )
     for path in (REPO / "scripts").rglob("*.py"):
         if path.name == "contract.py":
             continue

@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 
 from conftest import REPO, copy_workflow, custom_split_paths, random_survival_table
-from survival_framework.contract import FOLD_COL, ROW_COL
+from survival_framework.contract import FOLD_COL, REPEAT_COL, ROW_COL
 from survival_framework.etl import run_pandas_etl, split_paths
 from survival_framework.io import write_json, write_parquet
 from survival_framework.metrics import METRIC_NAMES
@@ -88,7 +88,8 @@ def assert_close_json(a, b, path="$"):
 
 def assert_same_splits(pandas_out: dict, spark_out: dict, n_folds: int) -> None:
     """Identical folds and grid; matrices and states equal within TOL (``*_out``: output
-    paths as :func:`~survival_framework.etl.split_paths` names them)."""
+    paths as :func:`~survival_framework.etl.split_paths` names them; ``n_folds``: the
+    number of resamples, R x K with repeats)."""
     folds_a = pd.read_parquet(pandas_out["folds_path"])
     folds_b = pd.read_parquet(spark_out["folds_path"])
     pd.testing.assert_frame_equal(folds_a, folds_b)
@@ -106,8 +107,12 @@ def assert_same_splits(pandas_out: dict, spark_out: dict, n_folds: int) -> None:
             assert list(a.dtypes) == list(b.dtypes), (a.dtypes, b.dtypes)
             a, b = a.sort_values(ROW_COL), b.sort_values(ROW_COL)
             assert a[ROW_COL].tolist() == b[ROW_COL].tolist()
+            # resample k's repeat: its test rows are there with fold == k, the others train
+            repeat = folds_a.loc[folds_a[FOLD_COL] == k, REPEAT_COL].unique()
+            assert len(repeat) == 1
+            same = folds_a[folds_a[REPEAT_COL] == repeat[0]]
             assert set(a[ROW_COL]) == set(
-                folds_a.loc[(folds_a[FOLD_COL] == k) == (part == "test"), ROW_COL]
+                same.loc[(same[FOLD_COL] == k) == (part == "test"), ROW_COL]
             )
             feats = output_columns(state_a)
             keys = [c for c in a.columns if c not in feats]
@@ -175,6 +180,26 @@ def test_in_process_parity(spark, tmp_path):
     assert "dose.mg" in state["numeric"]
     test0 = pd.read_parquet(spark_out["test_paths"][0])
     assert test0[ROW_COL].is_monotonic_increasing and test0["customer id"].str.startswith("c").all()
+
+
+def test_in_process_parity_with_repeats(spark, tmp_path):
+    """cv.n_repeats 2: both engines write the same 2 x 3 resamples (the folds of
+    splits.assign_repeated_folds through etl.folds_and_grid in both)."""
+    from survival_framework.spark_etl import run_spark_etl
+
+    clean, schema = tricky_clean_table(tmp_path)
+    args = dict(
+        n_folds=3, n_repeats=2, seed=5, min_frequency=0.02, n_times=12, quantiles=(0.1, 0.8)
+    )
+    pandas_out = split_paths(tmp_path / "pandas", 3, 2)
+    run_pandas_etl(clean, schema, **pandas_out, **args)
+    spark_out = split_paths(tmp_path / "spark", 3, 2)
+    run_spark_etl(spark, clean, schema, **spark_out, **args)
+    assert len(spark_out["train_paths"]) == 6
+    assert_same_splits(pandas_out, spark_out, 6)
+    folds = pd.read_parquet(spark_out["folds_path"])
+    assert sorted(folds[REPEAT_COL].unique()) == [0, 1]
+    assert sorted(folds.loc[folds[REPEAT_COL] == 1, FOLD_COL].unique()) == [3, 4, 5]
 
 
 def test_spark_rejects_a_table_not_written_by_validate_data(spark, tmp_path):

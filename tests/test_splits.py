@@ -6,7 +6,7 @@ import pytest
 from sksurv.metrics import brier_score, cumulative_dynamic_auc
 
 from conftest import custom_split_paths, random_survival_table
-from survival_framework.contract import FOLD_COL, ROW_COL
+from survival_framework.contract import FOLD_COL, REPEAT_COL, ROW_COL
 from survival_framework.etl import etl_arguments, run_pandas_etl, split_paths
 from survival_framework.io import read_json, write_json, write_parquet
 from survival_framework.metrics import censor_after, to_structured
@@ -79,7 +79,8 @@ def test_pandas_etl_writes_exactly_the_paths_it_is_given(clean_table, tmp_path):
         p for part in ("train", "test", "preprocessor") for p in paths[f"{part}_paths"]
     }
     folds = pd.read_parquet(paths["folds_path"])
-    assert list(folds.columns) == [ROW_COL, FOLD_COL]
+    assert list(folds.columns) == [ROW_COL, REPEAT_COL, FOLD_COL]
+    assert (folds[REPEAT_COL] == 0).all()  # one repeat
     for k in range(3):  # path k holds fold k
         test = pd.read_parquet(paths["test_paths"][k])
         assert set(test[ROW_COL]) == set(folds.loc[folds[FOLD_COL] == k, ROW_COL])
@@ -108,7 +109,13 @@ def test_etl_arguments_pass_the_rule_outputs_as_declared():
             preprocessor=[str(p) for p in declared["preprocessor_paths"]],
         ),
         params=SimpleNamespace(
-            n_folds=2, seed=1, min_frequency=0.1, max_levels=None, n_times=5, time_quantiles=[0, 1]
+            n_folds=2,
+            n_repeats=1,
+            seed=1,
+            min_frequency=0.1,
+            max_levels=None,
+            n_times=5,
+            time_quantiles=[0, 1],
         ),
     )
     args = etl_arguments(smk)
@@ -116,3 +123,4 @@ def test_etl_arguments_pass_the_rule_outputs_as_declared():
     assert args["train_paths"] == smk.output.train and args["test_paths"] == smk.output.test
     assert args["preprocessor_paths"] == smk.output.preprocessor
     assert args["quantiles"] == (0, 1) and args["clean_path"] == "c.parquet"
+    assert args["n_folds"] == 2 and args["n_repeats"] == 1

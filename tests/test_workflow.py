@@ -24,8 +24,9 @@ MODELS = list(MODEL_NAMES)  # the registry: every model the test config enables
 def test_outputs_exist_and_follow_the_contract(test_workflow_run):
     wd = test_workflow_run
     long = pd.read_csv(wd / "results/cv_metrics.csv")
-    assert list(long.columns) == ["model", "fold", "metric", "value"]
+    assert list(long.columns) == ["model", "repeat", "fold", "metric", "value"]
     assert len(long) == len(MODELS) * 3 * len(METRIC_NAMES)
+    assert (long["repeat"] == 0).all()  # cv.n_repeats 1
     assert long["value"].notna().all()
     board = pd.read_csv(wd / "results/leaderboard.csv")
     assert set(board["model"]) == set(MODELS)
@@ -40,6 +41,22 @@ def test_outputs_exist_and_follow_the_contract(test_workflow_run):
             assert len(pred) == rec["n_test"] and RISK_COL in pred
             assert (wd / f"logs/cv/{model}/fold_{fold}.log").exists()
             assert (wd / f"benchmarks/cv/{model}/fold_{fold}.tsv").exists()
+
+
+def test_one_repeat_keeps_the_cv_metrics_from_before_repeats(test_workflow_run):
+    """cv.n_repeats 1 (the default) is the workflow before repeated cross-validation:
+    tests/data/cv_metrics_test_config_before_repeats.csv is results/cv_metrics.csv of this
+    run made with the code before it (commit dbe6ecf); the only change is the repeat column.
+    The values agreed bit for bit when it was made; the tolerance allows for other BLAS
+    builds. A change that moves a model's numbers on purpose regenerates the file."""
+    long = pd.read_csv(test_workflow_run / "results/cv_metrics.csv")
+    before = pd.read_csv(REPO / "tests/data/cv_metrics_test_config_before_repeats.csv")
+    assert list(before.columns) == ["model", "fold", "metric", "value"]
+    pd.testing.assert_frame_equal(
+        long.drop(columns="repeat"), before, check_exact=False, rtol=1e-7, atol=1e-10
+    )
+    folds = pd.read_parquet(test_workflow_run / "results/splits/folds.parquet")
+    assert list(folds.columns) == [ROW_COL, "repeat", "fold"] and (folds["repeat"] == 0).all()
 
 
 def test_cindex_is_sane(test_workflow_run):

@@ -1,5 +1,11 @@
 """Long-format CV metrics, the leaderboard, the paired comparison of models and the
-summary of failed fits."""
+summary of failed fits.
+
+A "fold" here is a cross-validation resample: with ``cv.n_repeats`` = R repeats of
+``cv.n_folds`` = K folds there are R x K of them, ``fold = repeat * K + k``
+(:mod:`survival_framework.splits`); the means, standard deviations and counts of the
+leaderboard and the paired comparisons are over all R x K.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .contract import METRIC_COLUMNS
+from .contract import METRIC_COLUMNS, REPEAT_COL
 from .metrics import HIGHER_IS_BETTER, METRIC_NAMES
 
 __all__ = ["metrics_long", "leaderboard", "compare", "failed_fits", "failure_summary"]
@@ -20,13 +26,17 @@ REFERENCE_MODEL = "km"
 
 
 def metrics_long(records: Iterable[dict]) -> pd.DataFrame:
-    """One row per model, fold and metric: columns ``model, fold, metric, value``.
+    """One row per model, resample and metric: columns ``model, repeat, fold, metric, value``
+    (:data:`~survival_framework.contract.METRIC_COLUMNS`), sorted by model, repeat, fold and
+    metric.
 
-    A failed fold's metrics are NaN, whatever its record holds.
+    A failed fold's metrics are NaN, whatever its record holds. A record without
+    ``repeat`` (written before repeated cross-validation) is repeat 0.
     """
     rows = [
         {
             "model": r["model"],
+            REPEAT_COL: int(r.get(REPEAT_COL, 0)),
             "fold": int(r["fold"]),
             "metric": m,
             "value": r["metrics"][m] if r["status"] == "ok" else float("nan"),
@@ -36,7 +46,8 @@ def metrics_long(records: Iterable[dict]) -> pd.DataFrame:
     ]
     df = pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
     df["value"] = df["value"].astype(float)
-    return df.sort_values(["model", "fold", "metric"], kind="stable").reset_index(drop=True)
+    order = ["model", REPEAT_COL, "fold", "metric"]
+    return df.sort_values(order, kind="stable").reset_index(drop=True)
 
 
 def leaderboard(
@@ -47,8 +58,9 @@ def leaderboard(
 ) -> pd.DataFrame:
     """Mean and standard deviation (ddof=1) per model and metric, ranked by ``primary_metric``.
 
-    Only folds with ``status == "ok"`` enter the statistics: ``n_folds`` counts them,
-    ``n_failed`` counts the others. A model is ranked (``rank`` 1, 2, ...; best mean
+    Over every resample (R x K with repeated cross-validation). Only resamples with
+    ``status == "ok"`` enter the statistics: ``n_folds`` counts them, ``n_failed`` counts
+    the others. A model is ranked (``rank`` 1, 2, ...; best mean
     ``primary_metric`` first, in its direction) only if it has a successful fold and a finite
     mean ``primary_metric``; the other models follow, unranked (``rank`` missing: an empty
     cell in the CSV).
@@ -122,22 +134,25 @@ def compare(
 ) -> pd.DataFrame:
     """``results/comparison.csv``: every model against the best one and against ``km``.
 
-    :func:`survival_framework.comparison.compare_models` on the successful folds, with the
-    mean ``n_test / n_train`` of the fits as the corrected t-test's ratio. Without the
-    reference model (disabled) the rows are against the best model only.
+    :func:`survival_framework.comparison.compare_models` on the successful resamples,
+    paired on (repeat, fold), with the mean ``n_test / n_train`` of the fits as the
+    corrected t-test's ratio and the number of repeats of the records as ``n_repeats`` (the
+    t-test's ``k`` is then up to R x K). Without the reference model (disabled) the rows
+    are against the best model only.
 
     Parameters
     ----------
     long : pandas.DataFrame
         Output of :func:`metrics_long` (failed folds are NaN there).
     records : sequence of dict
-        The ``metrics.json`` records (``n_train``, ``n_test``).
+        The ``metrics.json`` records (``n_train``, ``n_test``, ``repeat``: 0 if absent).
     primary_metric : str
         The metric that picks the best model.
     """
     from .comparison import compare_models
 
     ratio = float(np.mean([r["n_test"] / r["n_train"] for r in records]))
+    n_repeats = len({int(r.get(REPEAT_COL, 0)) for r in records})
     models = set(long["model"])
     reference = REFERENCE_MODEL if REFERENCE_MODEL in models else sorted(models)[0]
     table = compare_models(
@@ -146,6 +161,7 @@ def compare(
         test_train_ratio=ratio,
         primary_metric=primary_metric,
         reference_model=reference,
+        n_repeats=n_repeats,
     )
     if reference != REFERENCE_MODEL:  # no km: only the rows against the best model
         best = table["reference"].iloc[0] if len(table) else None

@@ -300,11 +300,13 @@ def _check_long(long: pd.DataFrame) -> pd.DataFrame:
 def _resample_matrix(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Values of ``metric``: one row per (repeat, fold) of the whole table, one column per model.
 
-    Resamples or models without a row for the metric are NaN.
+    The resamples are the (repeat, fold) pairs of the whole table (any model, any metric),
+    sorted: the folds may be numbered within each repeat (0 .. K-1 in every repeat) or across
+    them (the workflow's resample ids ``repeat * K + k``). Resamples or models without a row
+    for the metric are NaN.
     """
-    resamples = pd.MultiIndex.from_product(
-        [sorted(df["repeat"].unique()), sorted(df["fold"].unique())], names=["repeat", "fold"]
-    )
+    pairs = df[["repeat", "fold"]].drop_duplicates().sort_values(["repeat", "fold"])
+    resamples = pd.MultiIndex.from_frame(pairs, names=["repeat", "fold"])
     models = sorted(df["model"].unique())
     sub = df.loc[df["metric"] == metric]
     wide = sub.pivot(index=["repeat", "fold"], columns="model", values="value")

@@ -15,6 +15,7 @@ __all__ = [
     "OTHER",
     "PARQUET_SUFFIXES",
     "PREDICT_SUFFIXES",
+    "REPEAT_COL",
     "RESERVED_COLUMNS",
     "RISK_COL",
     "ROW_COL",
@@ -26,7 +27,15 @@ ROW_COL = "_row"
 """Column added to the clean table: the row's position in the input file (0-based)."""
 
 FOLD_COL = "fold"
-"""Column of ``results/splits/folds.parquet``: the test fold of the row."""
+"""Column of ``results/splits/folds.parquet``: the test resample of the row in its repeat.
+
+Resample ``f = r * K + k`` is fold ``k`` of cross-validation repeat ``r`` (``K`` =
+``cv.n_folds``); it is the ``{fold}`` of ``results/splits/fold_{fold}/`` and
+``results/cv/{model}/fold_{fold}/``, so with ``cv.n_repeats: 1`` it is the plain fold."""
+
+REPEAT_COL = "repeat"
+"""Column of ``results/splits/folds.parquet`` and ``results/cv_metrics.csv``: the
+cross-validation repeat ``r`` (0 .. ``cv.n_repeats - 1``) of a resample, ``fold // K``."""
 
 RISK_COL = "risk"
 """Predictions column: the model's risk score (higher = earlier event)."""
@@ -50,8 +59,8 @@ DATA_SUFFIXES = (".csv", *PARQUET_SUFFIXES, ".pkl", ".pickle")
 PREDICT_SUFFIXES = (".csv", *PARQUET_SUFFIXES)
 """Suffixes of tables scored by ``snakemake predict`` (``data/new/`` and ``predict_input``)."""
 
-METRIC_COLUMNS = ("model", "fold", "metric", "value")
-"""Columns of ``results/cv_metrics.csv`` (long format)."""
+METRIC_COLUMNS = ("model", REPEAT_COL, "fold", "metric", "value")
+"""Columns of ``results/cv_metrics.csv`` (long format; ``fold`` is the resample id)."""
 
 
 def prediction_column(t: float) -> str:

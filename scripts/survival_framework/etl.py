@@ -4,16 +4,23 @@ What the two engines share lives here (the outputs, the folds and the grid, how 
 written), with the pandas engine, :func:`run_pandas_etl`; the Spark engine is
 :func:`survival_framework.spark_etl.run_spark_etl`. Both write exactly the paths they are
 given: the outputs that rules ``split_data`` and ``split_data_spark`` declare, the last
-three one per fold, in fold order::
+three one per resample, in resample order::
 
-    folds_path             folds.parquet             _row, fold (test fold of every row)
+    folds_path             folds.parquet             _row, repeat, fold (test resample of
+                                                     every row in every repeat)
     grid_path              time_grid.json            evaluation times, tau, admissible range
-    train_paths[k]         fold_{k}/train.parquet    _row, [id], duration, event, features
-    test_paths[k]          fold_{k}/test.parquet     same columns, test rows of fold k
-    preprocessor_paths[k]  fold_{k}/preprocessor.json  statistics fitted on fold k's training
-                                                       rows only
+    train_paths[f]         fold_{f}/train.parquet    _row, [id], duration, event, features
+    test_paths[f]          fold_{f}/test.parquet     same columns, test rows of resample f
+    preprocessor_paths[f]  fold_{f}/preprocessor.json  statistics fitted on resample f's
+                                                       training rows only
 
-(file names as the workflow declares them, under ``results/splits``).
+(file names as the workflow declares them, under ``results/splits``). With ``cv.n_repeats``
+= R and ``cv.n_folds`` = K there are R x K resamples: resample ``f = r * K + k`` is fold ``k``
+of repeat ``r`` (:mod:`survival_framework.splits`); its test rows are the rows of repeat ``r``
+with ``fold == f``, its training rows the other rows. ``folds.parquet`` is long: one row per
+row and repeat, repeat by repeat, each in ``_row`` order. With R = 1 the resamples are the K
+folds and every file but ``folds.parquet`` (which gains ``repeat``, all 0) is what the plain
+K-fold wrote.
 
 The pandas engine streams: it holds the time, event, ``_row`` and fold arrays (a few bytes
 a row), fits the fold statistics one column at a time (:func:`fit_fold_states`) and
@@ -34,9 +41,9 @@ import pandas as pd
 
 from . import preprocess
 from .batches import BATCH_ROWS, ParquetColumns, write_chunks
-from .contract import FOLD_COL, ROW_COL
+from .contract import FOLD_COL, REPEAT_COL, ROW_COL
 from .io import read_json, read_table, write_json, write_parquet
-from .splits import assign_folds
+from .splits import assign_repeated_folds
 from .timegrid import evaluation_time_grid
 
 __all__ = [
@@ -45,6 +52,8 @@ __all__ = [
     "check_split_paths",
     "key_columns",
     "folds_and_grid",
+    "repeat_folds",
+    "training_rows",
     "write_folds_and_grid",
     "fold_frames",
     "fit_fold_states",
@@ -81,6 +90,7 @@ def etl_arguments(smk: Any) -> dict[str, Any]:
         "test_paths": list(out.test),
         "preprocessor_paths": list(out.preprocessor),
         "n_folds": p.n_folds,
+        "n_repeats": p.n_repeats,
         "seed": p.seed,
         "min_frequency": p.min_frequency,
         "max_levels": p.max_levels,
@@ -89,7 +99,7 @@ def etl_arguments(smk: Any) -> dict[str, Any]:
     }
 
 
-def split_paths(out_dir: str | os.PathLike, n_folds: int) -> dict[str, Any]:
+def split_paths(out_dir: str | os.PathLike, n_folds: int, n_repeats: int = 1) -> dict[str, Any]:
     """The workflow's output paths under ``out_dir``, for callers outside Snakemake.
 
     Tests and the ETL benchmark use it; the rules declare the same layout themselves and
@@ -99,10 +109,10 @@ def split_paths(out_dir: str | os.PathLike, n_folds: int) -> dict[str, Any]:
     -------
     dict
         ``folds_path``, ``grid_path``, ``train_paths``, ``test_paths``,
-        ``preprocessor_paths`` (lists in fold order).
+        ``preprocessor_paths`` (lists in resample order: ``fold_0 .. fold_{R*K-1}``).
     """
     out_dir = Path(out_dir)
-    folds = [out_dir / f"fold_{k}" for k in range(n_folds)]
+    folds = [out_dir / f"fold_{f}" for f in range(n_folds * n_repeats)]
     return {
         "folds_path": out_dir / "folds.parquet",
         "grid_path": out_dir / "time_grid.json",
@@ -117,24 +127,27 @@ def check_split_paths(
     train_paths: Sequence[str | os.PathLike],
     test_paths: Sequence[str | os.PathLike],
     preprocessor_paths: Sequence[str | os.PathLike],
+    n_repeats: int = 1,
 ) -> None:
-    """Check that there is one train, test and preprocessor path per fold.
+    """Check that there is one train, test and preprocessor path per resample.
 
     Raises
     ------
     ValueError
-        If a list's length is not ``n_folds`` (e.g. ``cv.n_folds`` and the rule's
-        ``expand(..., fold=FOLDS)`` disagree).
+        If a list's length is not ``n_folds * n_repeats`` (e.g. ``cv.n_folds`` or
+        ``cv.n_repeats`` and the rule's ``expand(..., fold=FOLDS)`` disagree).
     """
+    if int(n_repeats) != n_repeats or n_repeats < 1:
+        raise ValueError(f"n_repeats must be an integer >= 1, got {n_repeats!r}")
+    design = f"n_folds={n_folds}" + (f" x n_repeats={n_repeats}" if n_repeats != 1 else "")
     for name, paths in (
         ("train_paths", train_paths),
         ("test_paths", test_paths),
         ("preprocessor_paths", preprocessor_paths),
     ):
-        if len(paths) != n_folds:
+        if len(paths) != n_folds * n_repeats:
             raise ValueError(
-                f"{name}: {len(paths)} path(s) for n_folds={n_folds}; "
-                "expected one per fold, in fold order"
+                f"{name}: {len(paths)} path(s) for {design}; expected one per fold, in fold order"
             )
 
 
@@ -151,12 +164,45 @@ def folds_and_grid(
     seed: int,
     n_times: int,
     quantiles: tuple[float, float],
+    n_repeats: int = 1,
 ) -> tuple[np.ndarray, dict]:
-    """Test fold of every row (:func:`~survival_framework.splits.assign_folds`) and the
-    evaluation grid valid for every fold
-    (:func:`~survival_framework.timegrid.evaluation_time_grid`), rows in ``_row`` order."""
-    folds = assign_folds(event, n_folds, seed)
+    """Test resample of every row in every repeat and the evaluation grid valid for every
+    resample, rows in ``_row`` order: what both engines split by.
+
+    Returns
+    -------
+    folds : ndarray of shape (n_repeats, n_samples), dtype int64
+        :func:`~survival_framework.splits.assign_repeated_folds` (row 0 is the plain K-fold
+        of ``seed``).
+    grid : dict
+        :func:`~survival_framework.timegrid.evaluation_time_grid` of every resample.
+    """
+    folds = assign_repeated_folds(event, n_folds, n_repeats, seed)
     return folds, evaluation_time_grid(time, event, folds, n_times, quantiles)
+
+
+def repeat_folds(folds: np.ndarray) -> np.ndarray:
+    """``folds`` as an array of shape (n_repeats, n_samples): a 1-D fold array (one
+    repeat) becomes one row."""
+    folds = np.asarray(folds)
+    return folds.reshape(1, -1) if folds.ndim == 1 else folds
+
+
+def training_rows(folds: np.ndarray, n_folds: int) -> list[np.ndarray]:
+    """Boolean mask of the training rows of every resample, in resample order.
+
+    Resample ``f`` is fold ``f % K`` of repeat ``f // K``: its training rows are the rows
+    of that repeat whose fold is not ``f``.
+
+    Parameters
+    ----------
+    folds : ndarray of shape (n_samples,) or (n_repeats, n_samples)
+        Test resample of every row in every repeat (:func:`folds_and_grid`).
+    n_folds : int
+        Folds per repeat ``K``.
+    """
+    folds = repeat_folds(folds)
+    return [folds[f // n_folds] != f for f in range(folds.shape[0] * n_folds)]
 
 
 def write_folds_and_grid(
@@ -166,9 +212,19 @@ def write_folds_and_grid(
     folds_path: str | os.PathLike,
     grid_path: str | os.PathLike,
 ) -> None:
-    """Write the time grid (JSON) and the fold of every ``_row`` (Parquet)."""
+    """Write the time grid (JSON) and the test resample of every ``_row`` in every repeat
+    (Parquet, long: ``_row, repeat, fold``, repeat by repeat, each in the order of ``row``)."""
+    folds = repeat_folds(folds)
+    n_repeats, n_rows = folds.shape
     write_json(grid, grid_path)
-    write_parquet(pd.DataFrame({ROW_COL: row, FOLD_COL: folds}), folds_path)
+    table = pd.DataFrame(
+        {
+            ROW_COL: np.tile(np.asarray(row), n_repeats),
+            REPEAT_COL: np.repeat(np.arange(n_repeats, dtype=np.int64), n_rows),
+            FOLD_COL: folds.reshape(-1),
+        }
+    )
+    write_parquet(table, folds_path)
 
 
 def fold_frames(clean: pd.DataFrame, schema: dict, state: dict) -> pd.DataFrame:
@@ -199,8 +255,9 @@ def run_pandas_etl(
     log: logging.Logger | None = None,
     max_levels: int | None = None,
     batch_rows: int = BATCH_ROWS,
+    n_repeats: int = 1,
 ) -> None:
-    """Write folds, time grid and per-fold preprocessed splits with pandas, streamed.
+    """Write folds, time grid and per-resample preprocessed splits with pandas, streamed.
 
     Parameters
     ----------
@@ -209,9 +266,10 @@ def run_pandas_etl(
     folds_path, grid_path : path-like
         Where to write the folds and the time grid.
     train_paths, test_paths, preprocessor_paths : sequence of path-like
-        Where to write fold k's matrices and fitted state: one path per fold, in fold order.
+        Where to write resample f's matrices and fitted state: one path per resample
+        (``n_folds * n_repeats``), in resample order.
     n_folds, seed : int
-        Number of folds and the seed of their assignment.
+        Number of folds per repeat and the seed of their assignment (``cv.seed``).
     min_frequency : float
         Rare-level threshold (``preprocess.rare_min_frequency``).
     n_times : int
@@ -223,21 +281,29 @@ def run_pandas_etl(
         Most levels kept per categorical column (``preprocess.max_levels``).
     batch_rows : int
         Rows per batch read and written: the job holds the event, time and fold arrays, one
-        column while it fits the statistics, and one batch of every fold's matrices.
+        column while it fits the statistics, and one batch of every resample's matrices.
+    n_repeats : int
+        Repeats of the K-fold (``cv.n_repeats``); 1 writes exactly the plain K-fold.
 
     Raises
     ------
     ValueError
-        If the path lists do not hold one path per fold (:func:`check_split_paths`).
+        If the path lists do not hold one path per resample (:func:`check_split_paths`).
     """
-    check_split_paths(n_folds, train_paths, test_paths, preprocessor_paths)
+    check_split_paths(n_folds, train_paths, test_paths, preprocessor_paths, n_repeats)
     log = log or logging.getLogger(__name__)
     schema = read_json(schema_path)
     read_table(clean_path, columns=[])  # the checks and messages of a whole read
     clean = ParquetColumns(clean_path)
     dur, ev = schema["duration_col"], schema["event_col"]
     folds, grid = folds_and_grid(
-        clean.column(dur).to_numpy(), clean.column(ev).to_numpy(), n_folds, seed, n_times, quantiles
+        clean.column(dur).to_numpy(),
+        clean.column(ev).to_numpy(),
+        n_folds,
+        seed,
+        n_times,
+        quantiles,
+        n_repeats,
     )
     log.info(
         "time grid: %d points in [%g, %g], tau=%g",
@@ -248,13 +314,13 @@ def run_pandas_etl(
     )
     states = fit_fold_states(clean, folds, n_folds, schema, min_frequency, max_levels)
     write_fold_frames(clean, folds, schema, states, train_paths, test_paths, batch_rows)
-    for k, state in enumerate(states):
-        write_json(state, preprocessor_paths[k])
+    for f, state in enumerate(states):
+        write_json(state, preprocessor_paths[f])
         log.info(
             "fold %d: %d train / %d test rows, %d features",
-            k,
+            f,
             state["n_train"],
-            int((folds == k).sum()),
+            int((folds[f // n_folds] == f).sum()),
             len(preprocess.output_columns(state)),
         )
     write_folds_and_grid(clean.column(ROW_COL).to_numpy(), folds, grid, folds_path, grid_path)
@@ -268,9 +334,9 @@ def fit_fold_states(
     min_frequency: float,
     max_levels: int | None = None,
 ) -> list[dict]:
-    """Every fold's preprocessing state, fitted a column at a time on its training rows.
+    """Every resample's preprocessing state, fitted a column at a time on its training rows.
 
-    Equal to :func:`survival_framework.preprocess.fit_state` of each fold's training rows
+    Equal to :func:`survival_framework.preprocess.fit_state` of each resample's training rows
     (same statistics, same bits: :func:`~survival_framework.preprocess.fit_numeric` sees
     the training values in table order; level counts come from integer codes), while only
     one column, and its training subset, is held at a time.
@@ -279,9 +345,11 @@ def fit_fold_states(
     ----------
     clean : ParquetColumns
         The clean table.
-    folds : ndarray of int
-        Test fold of every row.
+    folds : ndarray of int, shape (n_samples,) or (n_repeats, n_samples)
+        Test fold of every row, or test resample of every row in every repeat
+        (:func:`folds_and_grid`).
     n_folds : int
+        Folds per repeat ``K``.
     schema : dict
         ``schema.json`` (``numeric`` and ``categorical`` features).
     min_frequency : float
@@ -290,10 +358,9 @@ def fit_fold_states(
     Returns
     -------
     list of dict
-        The states of folds ``0 .. n_folds-1``.
+        The states of resamples ``0 .. n_repeats * n_folds - 1`` (:func:`training_rows`).
     """
-    trains = [folds != k for k in range(n_folds)]
-    return fit_states(clean, trains, schema, min_frequency, max_levels)
+    return fit_states(clean, training_rows(folds, n_folds), schema, min_frequency, max_levels)
 
 
 def fit_states(
@@ -368,26 +435,30 @@ def write_fold_frames(
     test_paths: Sequence[str | os.PathLike],
     batch_rows: int = BATCH_ROWS,
 ) -> None:
-    """Write every fold's train and test matrices (:func:`fold_frames`) in row batches.
+    """Write every resample's train and test matrices (:func:`fold_frames`) in row batches.
 
-    One pass over ``clean``: each batch is transformed with each fold's state (the
+    One pass over ``clean``: each batch is transformed with each resample's state (the
     transform is row by row, so a batch gives the rows of the whole-table transform) and
-    its rows appended to that fold's train or test file, in table order. The files hold
-    the rows, columns, dtypes and values of ``fold_frames(clean[folds != k], ...)`` and
-    ``fold_frames(clean[folds == k], ...)``; they are moved into place together at the end.
+    its rows appended to that resample's train or test file, in table order. With ``folds``
+    of shape (n_repeats, n_samples) (:func:`folds_and_grid`), resample ``f`` splits by repeat
+    ``f // K`` (``K = len(states) // n_repeats``). The files hold the rows, columns, dtypes
+    and values of ``fold_frames(clean[fold != f], ...)`` and ``fold_frames(clean[fold == f],
+    ...)``, ``fold`` the resample's repeat; they are moved into place together at the end.
     """
     keys = key_columns(schema)
-    n_folds = len(states)
+    folds = repeat_folds(folds)
+    n_resamples = len(states)
+    n_folds = n_resamples // folds.shape[0]
     with write_chunks([*train_paths, *test_paths]) as writers:
         for offset, batch in clean.batches(
             [*keys, *schema["numeric"], *schema["categorical"]], batch_rows
         ):
-            fold = folds[offset : offset + len(batch)]
             key_arrays = {c: batch[c].to_numpy() for c in keys}
-            for k, state in enumerate(states):
+            for f, state in enumerate(states):
+                fold = folds[f // n_folds, offset : offset + len(batch)]
                 # the columns of fold_frames(batch, schema, state), as arrays
                 arrays = {**key_arrays, **preprocess.transform_columns(batch, state)}
-                test = fold == k
-                for rows, writer in ((~test, writers[k]), (test, writers[n_folds + k])):
+                test = fold == f
+                for rows, writer in ((~test, writers[f]), (test, writers[n_resamples + f])):
                     writer.write_arrays({c: a[rows] for c, a in arrays.items()})
                 del arrays

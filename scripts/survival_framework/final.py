@@ -141,9 +141,10 @@ def fit_final_model(
     times : list of float
         Default prediction times (the CV evaluation grid).
     seed, n_folds : int
-        The CV seed and number of folds. The fit's seed is ``model_seed(seed, model,
-        n_folds)``: the "fold" after the CV folds, so the final fit never reuses a CV
-        fit's random stream.
+        The CV seed and number of CV resamples (``cv.n_folds x cv.n_repeats``; the folds
+        with one repeat). The fit's seed is ``model_seed(seed, model, n_folds)``: the
+        "fold" after the CV resamples, so the final fit never reuses a CV fit's random
+        stream.
     min_frequency, max_levels
         Preprocessing settings (``preprocess.*``).
     n_jobs : int

@@ -9,8 +9,8 @@ small JSON with
     inherited by every later stage from the upstream ``provenance.json`` it declares as input);
 ``folds_sha256``
     sha256 of the fold assignment (``_row`` and ``fold`` of ``results/splits/folds.parquet``
-    as little-endian int64), plus, in fold jobs, ``fold_rows_sha256`` of that fold's
-    training and test row numbers;
+    as little-endian int64, ordered by ``_row`` then ``fold``: every repeat's resample ids),
+    plus, in fold jobs, ``fold_rows_sha256`` of that fold's training and test row numbers;
 ``inputs``
     path, size and sha256 of every declared input file of the job;
 ``params``, ``seed``, ``model_params``
@@ -99,8 +99,13 @@ def sha256_arrays(*arrays: np.ndarray) -> str:
 
 
 def folds_sha256(folds_path: str | os.PathLike) -> str:
-    """Hash of a fold assignment table (``_row``, ``fold``), independent of row order."""
-    df = read_table(folds_path, columns=[ROW_COL, FOLD_COL]).sort_values(ROW_COL, kind="stable")
+    """Hash of a fold assignment table (``_row``, ``fold``), independent of row order.
+
+    With repeated cross-validation a ``_row`` has one resample id per repeat (all distinct),
+    so ``(_row, fold)`` orders the rows; with one repeat that is the order by ``_row``.
+    """
+    df = read_table(folds_path, columns=[ROW_COL, FOLD_COL])
+    df = df.sort_values([ROW_COL, FOLD_COL], kind="stable")
     return sha256_arrays(df[ROW_COL].to_numpy(), df[FOLD_COL].to_numpy())
 
 

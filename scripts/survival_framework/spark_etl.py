@@ -13,7 +13,8 @@ numbering) are defined once, in pandas, and the Spark path cannot drift from the
 grows with the data here stays bounded on the driver: only ``_row``, the duration and the
 event (17 bytes a row) are collected, to assign folds and derive the grid with the same
 :func:`~survival_framework.etl.folds_and_grid` as pandas; the fold-fitted statistics are
-five Spark aggregations for all folds, the transform is Spark column expressions, and the
+five Spark aggregations for all folds of a repeat (one round per repeat of a repeated
+cross-validation, ``cv.n_repeats``), the transform is Spark column expressions, and the
 executors write the matrices as Parquet part files that the driver copies, one row group of
 about ``chunk_mb`` MB at a time and in ``_row`` order, into one Parquet file per split
 (:func:`_write_split`; no matrix is ever collected into the driver's JVM heap).
@@ -319,27 +320,27 @@ def run_spark_etl(
     log: logging.Logger | None = None,
     chunk_mb: float = 128.0,
     max_levels: int | None = None,
+    n_repeats: int = 1,
 ) -> None:
-    """Write folds, time grid and per-fold preprocessed splits with Spark.
+    """Write folds, time grid and per-resample preprocessed splits with Spark.
 
     Same parameters and outputs as :func:`survival_framework.etl.run_pandas_etl`, plus the
-    session and ``chunk_mb`` (about how much of a matrix the driver holds at once).
+    session and ``chunk_mb`` (about how much of a matrix the driver holds at once). The
+    repeats of a repeated cross-validation are done one after the other: repeat ``r``'s
+    folds are joined to the table, its K fold states fitted and its resamples
+    ``r * K .. r * K + K - 1`` written as in a plain K-fold.
 
     Raises
     ------
     ValueError
-        If the path lists do not hold one path per fold, or the clean table is not what
+        If the path lists do not hold one path per resample, or the clean table is not what
         ``validate_data`` writes (see :func:`read_clean`).
     """
-    from pyspark import StorageLevel
-    from pyspark.sql import functions as F
-
-    check_split_paths(n_folds, train_paths, test_paths, preprocessor_paths)
+    check_split_paths(n_folds, train_paths, test_paths, preprocessor_paths, n_repeats)
     log = log or logging.getLogger(__name__)
     t0 = time.perf_counter()
     schema = read_json(schema_path)
     dur, ev = schema["duration_col"], schema["event_col"]
-    numeric, categorical = list(schema["numeric"]), list(schema["categorical"])
     clean = read_clean(spark, clean_path, schema)
     names = {c: _safe(i, c) for i, c in enumerate(_input_columns(schema))}
 
@@ -352,7 +353,7 @@ def run_spark_etl(
     order = np.argsort(row, kind="stable")  # Spark may return partitions in any order
     row, time_, event = row[order], time_[order], event[order]
     _check_keys(row, time_, event, schema)
-    folds, grid = folds_and_grid(time_, event, n_folds, seed, n_times, quantiles)
+    folds, grid = folds_and_grid(time_, event, n_folds, seed, n_times, quantiles, n_repeats)
     log.info(
         "spark %s: %d rows, time grid %d points in [%g, %g] (%.1f s)",
         spark.sparkContext.master,
@@ -364,6 +365,55 @@ def run_spark_etl(
     )
     del time_, event
 
+    for r in range(n_repeats):
+        # repeat r's folds as 0 .. K-1: one plain K-fold, resample r * K + k for fold k
+        first = r * n_folds
+        _write_repeat(
+            spark,
+            clean,
+            names,
+            schema,
+            row,
+            folds[r] - first,
+            train_paths[first : first + n_folds],
+            test_paths[first : first + n_folds],
+            preprocessor_paths[first : first + n_folds],
+            first,
+            min_frequency,
+            max_levels,
+            seed,
+            chunk_mb,
+            log,
+            t0,
+        )
+    write_folds_and_grid(row, folds, grid, folds_path, grid_path)
+
+
+def _write_repeat(
+    spark: SparkSession,
+    clean: DataFrame,
+    names: dict[str, str],
+    schema: dict,
+    row: np.ndarray,
+    folds: np.ndarray,
+    train_paths: Sequence[str | os.PathLike],
+    test_paths: Sequence[str | os.PathLike],
+    preprocessor_paths: Sequence[str | os.PathLike],
+    first: int,
+    min_frequency: float,
+    max_levels: int | None,
+    seed: int,
+    chunk_mb: float,
+    log: logging.Logger,
+    t0: float,
+) -> None:
+    """Fit and write the K resamples of one repeat: ``folds`` (0 .. K-1, in ``row`` order)
+    joined to ``clean``, fold k written to the k-th paths (resample ``first + k``)."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    n_folds = len(train_paths)
+    numeric, categorical = list(schema["numeric"]), list(schema["categorical"])
     # fold membership back into Spark by _row (n ints)
     fold_sdf = spark.createDataFrame(pd.DataFrame({ROW_COL: row, FOLD_COL: folds.astype(np.int32)}))
     # broadcast hash join: 12 bytes a row on every executor, no shuffle of the wide table
@@ -390,7 +440,7 @@ def run_spark_etl(
             write_json(state, preprocessor_paths[k])
             log.info(
                 "fold %d: %d train / %d test rows, %d features (%.1f s)",
-                k,
+                first + k,
                 int((folds != k).sum()),
                 int(fold_sizes[k]),
                 len(preprocess.output_columns(state)),
@@ -398,4 +448,3 @@ def run_spark_etl(
             )
     finally:
         joined.unpersist()
-    write_folds_and_grid(row, folds, grid, folds_path, grid_path)

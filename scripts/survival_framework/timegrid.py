@@ -1,4 +1,4 @@
-"""One evaluation time grid, valid for every cross-validation fold."""
+"""One evaluation time grid, valid for every cross-validation fold (of every repeat)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,10 @@ def evaluation_time_grid(
     ----------
     time, event : ndarray of shape (n_samples,)
         Observed times and event indicators of all rows.
-    folds : ndarray of shape (n_samples,)
-        Test-fold index of each row.
+    folds : ndarray of shape (n_samples,) or (n_repeats, n_samples)
+        Test-fold index of each row; with repeated cross-validation one row per repeat
+        (:func:`~survival_framework.splits.assign_repeated_folds`): the grid is then valid
+        for every fold of every repeat.
     n_times : int
         Number of grid points (fewer if event times are heavily tied).
     quantiles : (float, float)
@@ -51,10 +53,11 @@ def evaluation_time_grid(
     folds = np.asarray(folds)
     lower = -np.inf
     upper = np.inf
-    for k in np.unique(folds):
-        test, train = time[folds == k], time[folds != k]
-        lower = max(lower, test.min())
-        upper = min(upper, test.max(), train.max())
+    for repeat in folds.reshape(-1, time.shape[0]):  # one row per repeat
+        for k in np.unique(repeat):
+            test, train = time[repeat == k], time[repeat != k]
+            lower = max(lower, test.min())
+            upper = min(upper, test.max(), train.max())
     event_times = np.sort(time[event])
     q_lo, q_hi = np.quantile(event_times, quantiles)
     lo = max(q_lo, lower)
