@@ -9,9 +9,7 @@
   ``tests/test_spark_etl.py::test_in_process_parity_with_repeats``);
 * a real Snakemake run of ``config/test/config.yaml`` with ``cv: {n_repeats: 2}``: 2 x 3 fit
   jobs per model, ``cv_metrics.csv`` with repeats 0 and 1, ``comparison.csv`` with k = 6,
-  repeat 0 equal to the one-repeat run (``conftest.test_workflow_run``), whose
-  ``cv_metrics.csv`` values are the ones from before repeated CV
-  (``tests/test_workflow.py::test_one_repeat_keeps_the_cv_metrics_from_before_repeats``).
+  repeat 0 equal to the one-repeat run (``conftest.test_workflow_run``).
 """
 
 from __future__ import annotations
