@@ -351,3 +351,45 @@ def test_report_tables_cover_every_resample_and_calibration_each_row_once(repeat
     cal = pd.read_csv(wd / "results/report/calibration.csv")
     n_rows = len(pd.read_parquet(wd / "results/data/clean.parquet"))
     assert (cal.groupby(["model", "horizon"])["n"].sum() == n_rows).all()
+
+
+# The workflow before the km reference, the new metrics and repeated CV (issue 14).
+BEFORE_ISSUE_14 = "e2f10bc"
+
+
+@pytest.mark.integration
+def test_one_repeat_keeps_the_metrics_of_the_code_before(test_workflow_run, tmp_path):
+    """cv.n_repeats 1: the metrics the earlier code computed (its four, of its five models)
+    are exactly those of a run of that code (``git archive`` of it, run here), and its
+    split files are byte for byte the same."""
+    import subprocess
+    import tarfile
+
+    from conftest import REPO, WORKFLOW_PARTS
+
+    parts = [p for p in WORKFLOW_PARTS if (REPO / p).exists()]
+    archive = tmp_path / "before.tar"
+    with archive.open("wb") as out:
+        done = subprocess.run(
+            ["git", "archive", BEFORE_ISSUE_14, *parts],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.PIPE,
+        )
+    if done.returncode != 0:
+        pytest.skip(f"commit {BEFORE_ISSUE_14} is not in this checkout: {done.stderr[-200:]!r}")
+    wd = tmp_path / "before"
+    with tarfile.open(archive) as tar:
+        tar.extractall(wd, filter="data")
+    config = ("--configfile", "config/test/config.yaml")
+    snakemake(wd, "results/cv_metrics.csv", "--cores", "2", *config)
+    before = pd.read_csv(wd / "results/cv_metrics.csv")
+    now = pd.read_csv(test_workflow_run / "results/cv_metrics.csv")
+    both = before.merge(now, on=["model", "fold", "metric"], suffixes=("_before", ""))
+    assert len(both) == len(before) and set(both["model"]) == set(before["model"])
+    np.testing.assert_array_equal(both["value"], both["value_before"])
+    assert (both["repeat"] == 0).all()
+    for name in ("train.parquet", "test.parquet", "preprocessor.json"):
+        for k in range(3):
+            rel = f"results/splits/fold_{k}/{name}"
+            assert (wd / rel).read_bytes() == (test_workflow_run / rel).read_bytes(), rel
