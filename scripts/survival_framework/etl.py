@@ -369,6 +369,7 @@ def fit_states(
     schema: dict,
     min_frequency: float,
     max_levels: int | None = None,
+    observed: dict[str, list[str]] | None = None,
 ) -> list[dict]:
     """Preprocessing states fitted a column at a time on subsets of the rows of ``clean``.
 
@@ -382,6 +383,9 @@ def fit_states(
         ``schema.json`` (``numeric`` and ``categorical`` features).
     min_frequency : float
     max_levels : int, optional
+    observed : dict, optional
+        Filled with each categorical column's sorted levels that occur in ``clean``
+        (:func:`survival_framework.final.observed_levels`), from the same read of its codes.
 
     Returns
     -------
@@ -400,6 +404,10 @@ def fit_states(
     categorical: list[dict] = [{} for _ in rows]
     for col in schema["categorical"]:
         codes, levels = category_codes(clean, col)
+        if observed is not None:
+            from .final import observed_levels
+
+            observed[col] = observed_levels(codes, levels)
         for k, r in enumerate(rows):
             categorical[k][col] = preprocess.fit_categorical_codes(
                 codes[r], levels, min_frequency, max_levels

@@ -273,14 +273,14 @@ def _parquet_inputs(
     import pyarrow as pa
 
     from .batches import BATCH_ROWS, ParquetColumns
-    from .etl import category_codes, fit_states
+    from .etl import fit_states
     from .io import read_table
 
     read_table(path, columns=[])  # the checks and messages of a whole read
     table = ParquetColumns(path)
     dur, ev = schema["duration_col"], schema["event_col"]
-    state = fit_states(table, [None], schema, min_frequency, max_levels)[0]
-    levels = {col: observed_levels(*category_codes(table, col)) for col in schema["categorical"]}
+    levels: dict[str, list[str]] = {}  # filled from the codes the statistics read
+    state = fit_states(table, [None], schema, min_frequency, max_levels, levels)[0]
     y = to_structured(table.column(ev).to_numpy(), table.column(dur).to_numpy(float))
     X = np.empty((table.n_rows, len(preprocess.output_columns(state))), dtype=dtype, order="F")
     columns = [*schema["numeric"], *schema["categorical"]]
