@@ -385,7 +385,7 @@ def fit_states(
     max_levels : int, optional
     observed : dict, optional
         Filled with each categorical column's sorted levels that occur in ``clean``
-        (:func:`survival_framework.final.observed_levels`), from the same read of its codes.
+        (:func:`.preprocess.observed_levels`), from the same read of its codes.
 
     Returns
     -------
@@ -405,9 +405,7 @@ def fit_states(
     for col in schema["categorical"]:
         codes, levels = category_codes(clean, col)
         if observed is not None:
-            from .final import observed_levels
-
-            observed[col] = observed_levels(codes, levels)
+            observed[col] = preprocess.observed_levels(codes, levels)
         for k, r in enumerate(rows):
             categorical[k][col] = preprocess.fit_categorical_codes(
                 codes[r], levels, min_frequency, max_levels

@@ -15,7 +15,6 @@ import logging
 import math
 import os
 import time as _time
-from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -29,7 +28,6 @@ __all__ = [
     "ARTIFACT_FORMAT",
     "best_model",
     "training_schema",
-    "observed_levels",
     "median_grid",
     "FinalInputs",
     "final_inputs",
@@ -71,7 +69,8 @@ def training_schema(schema: dict, levels: dict[str, list[str]]) -> dict[str, Any
     """Columns a new table must provide: roles, training dtypes and categorical levels.
 
     ``input_dtype`` is the dtype of the column in the user's training file; ``levels`` are
-    the categorical values seen in training (as strings, sorted: :func:`observed_levels`).
+    the categorical values seen in training (as strings, sorted:
+    :func:`.preprocess.observed_levels`).
     """
     input_dtypes = schema.get("input_dtypes", {})
     columns = []
@@ -93,12 +92,6 @@ def training_schema(schema: dict, levels: dict[str, list[str]]) -> dict[str, Any
         "columns": columns,
         "dropped": list(schema.get("dropped", [])),
     }
-
-
-def observed_levels(codes: np.ndarray, levels: Sequence[str]) -> list[str]:
-    """The sorted levels that occur in ``codes`` (:func:`.preprocess.level_codes`)."""
-    counts = np.bincount(codes[codes >= 0], minlength=len(levels))
-    return sorted(str(levels[i]) for i in np.flatnonzero(counts))
 
 
 def median_grid(time: np.ndarray, event: np.ndarray, n_points: int = 200) -> np.ndarray:
@@ -252,7 +245,8 @@ def _frame_inputs(
         clean, schema["numeric"], schema["categorical"], min_frequency, max_levels=max_levels
     )
     levels = {
-        col: observed_levels(*preprocess.level_codes(clean[col])) for col in schema["categorical"]
+        col: preprocess.observed_levels(*preprocess.level_codes(clean[col]))
+        for col in schema["categorical"]
     }
     y = to_structured(clean[ev].to_numpy(), clean[dur].to_numpy(float))
     # the raw columns are dropped as the matrix fills (release=True): the caller's table and

@@ -46,6 +46,7 @@ __all__ = [
     "fit_state",
     "fit_numeric",
     "level_codes",
+    "observed_levels",
     "fit_categorical_codes",
     "assemble_state",
     "numeric_state",
@@ -141,6 +142,12 @@ def level_codes(s: pd.Series) -> tuple[np.ndarray, list[str]]:
     """
     codes, uniques = pd.factorize(_as_str_levels(s), use_na_sentinel=True)
     return codes.astype(np.int64, copy=False), [str(v) for v in uniques]
+
+
+def observed_levels(codes: np.ndarray, levels: Sequence[str]) -> list[str]:
+    """The sorted levels that occur in ``codes`` (:func:`level_codes`)."""
+    counts = np.bincount(codes[codes >= 0], minlength=len(levels))
+    return sorted(str(levels[i]) for i in np.flatnonzero(counts))
 
 
 def fit_categorical_codes(
