@@ -2,11 +2,11 @@
 write metrics.json and predictions.parquet."""
 
 import numpy as np
-import pandas as pd
 
+from survival_framework.arrow import to_numpy
 from survival_framework.contract import ROW_COL
 from survival_framework.cv import fit_and_evaluate
-from survival_framework.io import read_json, write_json, write_parquet
+from survival_framework.io import read_json, write_arrow, write_json
 from survival_framework.job import rule_job
 from survival_framework.matrix import read_fold
 from survival_framework.models import model_input_dtype, model_seed, model_uses_features
@@ -30,7 +30,7 @@ def main(smk) -> None:
             features = []  # the reference model: times and events only
         train = read_fold(smk.input.train, features, dur, ev, [ROW_COL], dtype=dtype)
         test = read_fold(smk.input.test, features, dur, ev, keys, dtype=dtype)
-        train_rows = train.keys.pop(ROW_COL).to_numpy()
+        train_rows = to_numpy(train.keys.column(ROW_COL), np.int64)
         seed = model_seed(p.seed, model, fold)
         log.info(
             "%s fold %d: %d train / %d test rows, %d features (%s), seed %d, %d thread(s)",
@@ -72,7 +72,9 @@ def main(smk) -> None:
             log.warning("%s: %s", w["category"], w["message"])
         if record["status"] == "ok":
             log.info("metrics %s (fit %.1f s)", record["metrics"], record["fit_seconds"])
-            out = pd.concat([test.keys.reset_index(drop=True), predictions], axis=1)
+            out = test.keys
+            for name, column in zip(predictions.column_names, predictions.columns, strict=True):
+                out = out.append_column(name, column)
         else:
             log.error(
                 "%s fold %d failed: %s: %s",
@@ -81,11 +83,12 @@ def main(smk) -> None:
                 record["error"]["type"],
                 record["error"]["message"],
             )
-            out = test.keys.iloc[:0]
+            out = test.keys.slice(0, 0)
         del predictions
-        write_parquet(out, smk.output.predictions)
+        write_arrow(out, smk.output.predictions)
         write_json(record, smk.output.metrics)
-        rows_hash = sha256_arrays(np.sort(train_rows), np.sort(test.keys[ROW_COL].to_numpy()))
+        test_rows = to_numpy(test.keys.column(ROW_COL), np.int64)
+        rows_hash = sha256_arrays(np.sort(train_rows), np.sort(test_rows))
         job.provenance(extra={"model": model, "fold": fold, "fold_rows_sha256": rows_hash})
 
 

@@ -248,7 +248,7 @@ def test_read_fold_equals_read_table(fold_file, dtype):
     np.testing.assert_array_equal(fold.X, expected)  # NaN where null, same values
     np.testing.assert_array_equal(fold.time, df["time"].to_numpy(float))
     np.testing.assert_array_equal(fold.event, df["event"].to_numpy().astype(bool))
-    pd.testing.assert_frame_equal(fold.keys, df[keys])  # same dtypes
+    pd.testing.assert_frame_equal(fold.keys.to_pandas(), df[keys])  # same dtypes
     same = FoldArrays.from_frame(df, ["c", "a", "b"], "time", "event", keys, dtype=dtype)
     np.testing.assert_array_equal(same.X, fold.X)
     assert len(fold) == len(df)

@@ -20,10 +20,9 @@ discordant, tied_risk, tied_time)`` and reject what it rejects.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.utils.validation import check_array, check_consistent_length
 
 from .kaplan_meier import CensoringDistribution, censoring_distribution
-from .outcome import check_estimate_1d, check_y_survival
+from .outcome import check_array, check_consistent_length, check_estimate_1d, check_y_survival
 
 __all__ = [
     "NoComparablePairError",
@@ -203,8 +202,8 @@ def concordance_index_censored(
         than two rows, no event); :class:`NoComparablePairError` without comparable pairs.
     """
     check_consistent_length(event_indicator, event_time, estimate)
-    event_indicator = check_array(event_indicator, ensure_2d=False, input_name="event_indicator")
-    event_time = check_array(event_time, ensure_2d=False, input_name="event_time")
+    event_indicator = check_array(event_indicator, input_name="event_indicator")
+    event_time = check_array(event_time, input_name="event_time")
     estimate = check_estimate_1d(estimate, event_time)
     if not np.issubdtype(event_indicator.dtype, np.bool_):
         raise ValueError(

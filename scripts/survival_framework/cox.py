@@ -19,8 +19,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.linalg import solve
-from sklearn.exceptions import ConvergenceWarning
 
 __all__ = ["CHUNK_ROWS", "breslow_cumulative_hazard", "fit_cox_breslow", "sorted_rows_in_place"]
 
@@ -236,6 +234,8 @@ def fit_cox_breslow(
 
 def _newton(data: _SortedCoxData, alpha: float, n_iter: int, tol: float) -> np.ndarray:
     """scikit-survival's Newton-Raphson loop (step halving, relative-loss stopping rule)."""
+    from scipy.linalg import solve  # loaded by the first fit, not by importing this module
+
     p = data.x.shape[1]
     alphas = np.full(p, float(alpha))
     w = np.zeros(p)
@@ -244,6 +244,8 @@ def _newton(data: _SortedCoxData, alpha: float, n_iter: int, tol: float) -> np.n
     i = 0
     while True:
         if i >= n_iter:
+            from sklearn.exceptions import ConvergenceWarning  # only when it is issued
+
             warnings.warn(
                 "Optimization did not converge: Maximum number of iterations has been exceeded.",
                 ConvergenceWarning,

@@ -6,16 +6,19 @@ import logging
 import time as _time
 import traceback
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from .arrow import from_numpy
 from .contract import RISK_COL, prediction_column
 from .matrix import FoldArrays
 from .metrics import METRIC_NAMES, evaluate_predictions, to_structured
 from .models import get_model
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["fit_and_evaluate"]
 
@@ -34,7 +37,7 @@ def fit_and_evaluate(
     batch_size: int = 50_000,
     strict: bool = False,
     release_matrices: bool = False,
-) -> tuple[dict[str, Any], pd.DataFrame | None]:
+) -> tuple[dict[str, Any], pa.Table | None]:
     """Fit ``model`` on ``train``, predict ``test`` and compute every metric.
 
     A failure (exception while fitting, predicting or scoring) is recorded in the returned
@@ -70,9 +73,9 @@ def fit_and_evaluate(
     -------
     record : dict
         Status, metrics, timings, warnings and error of this model x fold.
-    predictions : pandas.DataFrame or None
-        Risk score and survival probabilities per test row, in test row order, with a
-        default index (None on failure).
+    predictions : pyarrow.Table or None
+        Risk score and survival probabilities per test row, in test row order (None on
+        failure).
     """
     times = np.asarray(times, dtype=float)
     record: dict[str, Any] = {
@@ -125,9 +128,12 @@ def fit_and_evaluate(
             )
             t3 = _time.perf_counter()
             record.update(fit_seconds=t1 - t0, predict_seconds=t2 - t1, score_seconds=t3 - t2)
-            predictions = pd.DataFrame({RISK_COL: risk})
-            surv_df = pd.DataFrame(surv, columns=[prediction_column(t) for t in times])
-            predictions = pd.concat([predictions, surv_df], axis=1)
+            import pyarrow as pa
+
+            predictions = pa.Table.from_arrays(
+                [from_numpy(risk)] + [from_numpy(surv[:, j]) for j in range(len(times))],
+                names=[RISK_COL] + [prediction_column(t) for t in times],
+            )
         except Exception as exc:
             if strict:
                 raise

@@ -9,12 +9,17 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .contract import DATA_SUFFIXES, PARQUET_SUFFIXES
 from .errors import InputValidationError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+# pandas and pyarrow are imported where they are used: a fit job reads JSON and writes Arrow
+# tables through this module without loading pandas
 
 __all__ = [
     "check_input_file",
@@ -23,6 +28,7 @@ __all__ = [
     "atomic_path",
     "write_json",
     "write_parquet",
+    "write_arrow",
     "write_csv",
 ]
 
@@ -66,6 +72,8 @@ def read_table(path: str | os.PathLike, columns: Sequence[str] | None = None) ->
     InputValidationError
         If the file is missing, has an unsupported suffix, cannot be parsed or is empty.
     """
+    import pandas as pd
+
     path = check_input_file(path, DATA_SUFFIXES)
     suffix = path.suffix.lower()
     if path.stat().st_size == 0:
@@ -96,6 +104,8 @@ def read_table(path: str | os.PathLike, columns: Sequence[str] | None = None) ->
 
 def _csv_header(path: Path) -> list[str]:
     """Column names as written in a CSV header (``pandas.read_csv`` renames duplicates 'x.1')."""
+    import pandas as pd
+
     header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
     return header.iloc[0].tolist() if len(header) else []
 
@@ -156,6 +166,80 @@ def write_parquet(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a DataFrame as Parquet (no index), atomically."""
     with atomic_path(path) as tmp:
         df.to_parquet(tmp, index=False)
+
+
+def write_arrow(table: pa.Table, path: str | os.PathLike) -> None:
+    """Write an Arrow table as Parquet, atomically: the same file, byte for byte, as
+    :func:`write_parquet` of ``table.to_pandas()``.
+
+    The bytes are equal because the table carries the schema metadata pandas would attach
+    (:func:`pandas_schema_metadata`) and is written with pandas' Parquet options. A column
+    type that pandas would not round-trip unchanged (nulls in integer or boolean columns,
+    large strings, dictionaries, dates, ...) sends the table through pandas instead.
+    """
+    import pyarrow.parquet as pq
+
+    metadata = pandas_schema_metadata(table)
+    if metadata is None:
+        write_parquet(table.to_pandas(), path)
+        return
+    table = table.replace_schema_metadata({b"pandas": metadata})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="snappy")
+
+
+# Arrow type -> pandas' (pandas_type, numpy_type) in pandas metadata, for the types that
+# ``Table.to_pandas`` + ``Table.from_pandas`` return unchanged (``None``: object strings)
+_PANDAS_TYPES = {
+    **{f"{k}{b}": (f"{k}{b}", f"{k}{b}") for k in ("int", "uint") for b in (8, 16, 32, 64)},
+    **{f"float{b}": (f"float{b}", f"float{b}") for b in (32, 64)},
+    "double": ("float64", "float64"),
+    "float": ("float32", "float32"),
+    "bool": ("bool", "bool"),
+    "string": ("unicode", "object"),
+}
+
+
+def pandas_schema_metadata(table: pa.Table) -> bytes | None:
+    """The ``b"pandas"`` schema metadata ``pyarrow.Table.from_pandas(table.to_pandas(),
+    preserve_index=False)`` attaches, computed without pandas; ``None`` where a column would
+    not survive that round trip unchanged (then only pandas itself can say)."""
+    from importlib import metadata as _metadata
+
+    import pyarrow as pa
+
+    columns = []
+    for f in table.schema:
+        kind = _PANDAS_TYPES.get(str(f.type))
+        nulls = table.column(f.name).null_count
+        if pa.types.is_string(f.type):
+            changes = nulls == table.num_rows  # no string at all: pandas infers type null
+        else:
+            changes = nulls > 0 and not pa.types.is_floating(f.type)  # ints become floats
+        if kind is None or changes:
+            return None
+        if not isinstance(f.name, str) or table.schema.get_all_field_indices(f.name) != [
+            table.schema.get_field_index(f.name)
+        ]:
+            return None
+        columns.append(
+            {
+                "name": f.name,
+                "field_name": f.name,
+                "pandas_type": kind[0],
+                "numpy_type": kind[1],
+                "metadata": None,
+            }
+        )
+    record = {
+        "index_columns": [],
+        "column_indexes": [],
+        "columns": columns,
+        "attributes": {},
+        "creator": {"library": "pyarrow", "version": pa.__version__},
+        "pandas_version": _metadata.version("pandas"),
+    }
+    return json.dumps(record).encode("utf8")
 
 
 def write_csv(df: pd.DataFrame, path: str | os.PathLike) -> None:

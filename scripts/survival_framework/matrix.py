@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+from .arrow import to_numpy
 
 if TYPE_CHECKING:
+    import pandas as pd
     import pyarrow as pa
 
 __all__ = ["FoldArrays", "read_fold"]
@@ -43,9 +45,9 @@ class FoldArrays:
         Event or censoring time (float64).
     event : ndarray of shape (n_rows,)
         Event indicator (bool).
-    keys : pandas.DataFrame
-        The requested key columns (dtypes as in the file; the same frame
-        ``pandas.read_parquet`` gives for them), for writing per-row outputs.
+    keys : pyarrow.Table or None
+        The requested key columns as they are in the file, for writing per-row outputs
+        (:func:`survival_framework.io.write_arrow`; no pandas in a fit job).
     features : list of str
         Column names of ``X``.
     """
@@ -53,7 +55,7 @@ class FoldArrays:
     X: np.ndarray | None
     time: np.ndarray
     event: np.ndarray
-    keys: pd.DataFrame
+    keys: pa.Table | None
     features: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -70,6 +72,8 @@ class FoldArrays:
         dtype: type = np.float64,
     ) -> FoldArrays:
         """The same arrays from a DataFrame already in memory (tests, benchmarks)."""
+        import pyarrow as pa
+
         X = np.empty((len(df), len(features)), dtype=dtype, order="F")
         for j, col in enumerate(features):
             X[:, j] = df[col].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -77,7 +81,7 @@ class FoldArrays:
             X=X,
             time=df[duration_col].to_numpy(dtype=np.float64),
             event=df[event_col].to_numpy().astype(bool),
-            keys=df[list(key_columns)].reset_index(drop=True),
+            keys=pa.Table.from_pandas(df[list(key_columns)], preserve_index=False),
             features=list(features),
         )
 
@@ -126,28 +130,12 @@ def read_fold(
     for j, col in enumerate(features):
         # via float64 and numpy's cast, so a float32 matrix holds exactly the values that
         # ``float64_matrix.astype(np.float32)`` (what scikit-learn and XGBoost do) would
-        X[:, j] = _column_to_numpy(pf.read(columns=[col]).column(0))
+        X[:, j] = to_numpy(pf.read(columns=[col]).column(0))
     small = pf.read(columns=list(dict.fromkeys([duration_col, event_col, *key_columns])))
-    time = _column_to_numpy(small.column(duration_col))
-    event = _column_to_numpy(small.column(event_col)).astype(bool)
-    # keys through pandas' own conversion, so predictions.parquet keeps their exact dtypes
-    keys = (
-        small.select(list(key_columns)).to_pandas() if key_columns else pd.DataFrame(index=range(n))
-    )
+    time = to_numpy(small.column(duration_col))
+    event = to_numpy(small.column(event_col)).astype(bool)
+    keys = small.select(list(key_columns))
     del small
     # Arrow's allocator keeps freed column buffers for reuse; nothing else is read here
     pa.default_memory_pool().release_unused()
     return FoldArrays(X=X, time=time, event=event, keys=keys, features=features)
-
-
-def _column_to_numpy(column: pa.ChunkedArray) -> np.ndarray:
-    """One Arrow column as a 1-D float64 numpy array (nulls as NaN)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if column.type != pa.float64():
-        column = pc.cast(column, pa.float64())
-    if column.null_count:
-        column = pc.fill_null(column, float("nan"))
-    # one chunk per row group; concatenating the numpy pieces is the only copy
-    return column.to_numpy()

@@ -36,11 +36,15 @@ fitted statistic can be audited in ``results/splits/fold_{k}/preprocessor.json``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .contract import OTHER
+
+# pandas is imported by the functions that use it: a fit job needs only output_columns
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "fit_state",
@@ -63,6 +67,8 @@ def _as_str_levels(s: pd.Series) -> pd.Series:
     Validated tables already hold ``str`` values: then no Python call per value (a check
     in C instead; ``str(v)`` per value was half of the split stage's time).
     """
+    import pandas as pd
+
     values = s.astype("object").where(s.notna(), None)
     if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
         return values
@@ -140,6 +146,8 @@ def level_codes(s: pd.Series) -> tuple[np.ndarray, list[str]]:
     Counting codes (``numpy.bincount``) gives the level counts of any subset of rows, as
     ``value_counts`` of those rows would, without a Python object per row and subset.
     """
+    import pandas as pd
+
     codes, uniques = pd.factorize(_as_str_levels(s), use_na_sentinel=True)
     return codes.astype(np.int64, copy=False), [str(v) for v in uniques]
 
@@ -161,6 +169,8 @@ def fit_categorical_codes(
     The same state as :func:`fit_state` fits on those rows: levels with no training row are
     not observed levels (``value_counts`` would not list them).
     """
+    import pandas as pd
+
     counts = np.bincount(codes[codes >= 0], minlength=len(levels))
     seen = np.flatnonzero(counts)
     observed = pd.Series(counts[seen], index=pd.Index([levels[i] for i in seen], dtype=object))
@@ -251,6 +261,8 @@ def transform(df: pd.DataFrame, state: dict) -> pd.DataFrame:
     pandas.DataFrame
         Float64 design matrix with columns :func:`output_columns` and ``df``'s index.
     """
+    import pandas as pd
+
     return pd.DataFrame(transform_columns(df, state), index=df.index, columns=output_columns(state))
 
 
@@ -260,6 +272,8 @@ def transform_columns(df: pd.DataFrame, state: dict) -> dict[str, np.ndarray]:
     Row by row, so any batch of rows gives the rows of the whole-table transform; the
     chunked split writer hands these arrays to Arrow without a DataFrame in between.
     """
+    import pandas as pd
+
     out = {}
     for col, st in state["numeric"].items():
         x = df[col].to_numpy(dtype=float)

@@ -35,8 +35,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import LinAlgError, cho_factor, cho_solve
-from sklearn.exceptions import ConvergenceWarning
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -348,6 +346,8 @@ class _Objective:
 
     def direction(self, theta: np.ndarray, g: np.ndarray, h: np.ndarray) -> np.ndarray:
         """(Proximal) Newton step on the free parameters; Hessian damped if not definite."""
+        from scipy.linalg import cho_factor, cho_solve  # loaded by the first fit
+
         free = self.free
         gf, hf = g[free], h[np.ix_(free, free)]
         eye = np.eye(hf.shape[0])
@@ -356,7 +356,7 @@ class _Objective:
             try:
                 cho = cho_factor(hf + damping * eye, check_finite=False)
                 break
-            except LinAlgError:
+            except np.linalg.LinAlgError:  # scipy.linalg.LinAlgError is this class
                 damping = max(1e-8, 10.0 * damping) * (1.0 + np.abs(np.diag(hf)).max())
         if np.any(self.l1 > 0):
             d = _lasso_quadratic(gf, hf + damping * eye, theta[free], self.l1[free])
@@ -457,6 +457,8 @@ def fit_weibull_aft(
         if not converged:
             f, g, h = obj.smooth(theta, 2)
     if not converged:
+        from sklearn.exceptions import ConvergenceWarning  # only when it is issued
+
         warnings.warn(
             f"Weibull AFT Newton-Raphson did not converge in {n_iter} iterations "
             f"(largest last step {np.abs(step).max():.3g}, tol {tol:g})",
