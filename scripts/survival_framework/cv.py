@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time as _time
 import traceback
@@ -103,6 +104,8 @@ def fit_and_evaluate(
             y_train = to_structured(train.event, train.time)
             y_test = to_structured(test.event, test.time)
             estimator = get_model(model, random_state=seed, n_jobs=n_jobs, **params)
+            for module in estimator.required_modules():  # not timed as fitting
+                importlib.import_module(module)
             t0 = _time.perf_counter()
             _log.info("%s: fit started (%d rows x %d features)", model, *train.X.shape)
             estimator.fit(train.X, y_train)

@@ -174,8 +174,9 @@ def write_arrow(table: pa.Table, path: str | os.PathLike) -> None:
 
     The bytes are equal because the table carries the schema metadata pandas would attach
     (:func:`pandas_schema_metadata`) and is written with pandas' Parquet options. A column
-    type that pandas would not round-trip unchanged (nulls in integer or boolean columns,
-    large strings, dictionaries, dates, ...) sends the table through pandas instead.
+    that pandas would not round-trip unchanged (NaN, which pandas writes as null; nulls in
+    integer or boolean columns; large strings, dictionaries, dates, ...) sends the table
+    through pandas instead.
     """
     import pyarrow.parquet as pq
 
@@ -206,7 +207,10 @@ def pandas_schema_metadata(table: pa.Table) -> bytes | None:
     not survive that round trip unchanged (then only pandas itself can say)."""
     from importlib import metadata as _metadata
 
+    import numpy as np
     import pyarrow as pa
+
+    from .arrow import to_numpy
 
     columns = []
     for f in table.schema:
@@ -214,8 +218,10 @@ def pandas_schema_metadata(table: pa.Table) -> bytes | None:
         nulls = table.column(f.name).null_count
         if pa.types.is_string(f.type):
             changes = nulls == table.num_rows  # no string at all: pandas infers type null
+        elif pa.types.is_floating(f.type):  # pandas writes NaN as null
+            changes = nulls > 0 or bool(np.isnan(to_numpy(table.column(f.name))).any())
         else:
-            changes = nulls > 0 and not pa.types.is_floating(f.type)  # ints become floats
+            changes = nulls > 0  # integers become floats, booleans objects
         if kind is None or changes:
             return None
         if not isinstance(f.name, str) or table.schema.get_all_field_indices(f.name) != [

@@ -132,6 +132,13 @@ class _SurvivalEstimator(_Params):
     """False for a model that ignores ``X`` (the reference model): the fit job reads no
     feature columns for it."""
 
+    def required_modules(self) -> tuple[str, ...]:
+        """The libraries ``fit`` imports with these parameters (imported lazily, so a job
+        loads only its own model's). :func:`survival_framework.cv.fit_and_evaluate`
+        imports them before it starts the fit clock: import time is job overhead, not fit
+        time."""
+        return ()
+
     def predict_survival(
         self, X: np.ndarray, times: np.ndarray, batch_size: int = 50_000
     ) -> np.ndarray:
@@ -285,6 +292,9 @@ class CoxPH(_CoxLike):
         self.tol = tol
         self.solver = solver
 
+    def required_modules(self) -> tuple[str, ...]:
+        return ("sksurv.linear_model",) if self.solver == "sksurv" else ("scipy.linalg",)
+
     def fit(self, X: np.ndarray, y: np.ndarray) -> CoxPH:
         X = np.asarray(X, dtype=float)
         if self.solver == "numpy":
@@ -333,6 +343,9 @@ class Coxnet(_CoxLike):
         self.alpha = alpha
         self.tol = tol
         self.max_iter = max_iter
+
+    def required_modules(self) -> tuple[str, ...]:
+        return ("sksurv.linear_model", "sksurv.util")
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Coxnet:
         """Fit the model for ``alpha`` and its Breslow baseline.
@@ -476,6 +489,9 @@ class GradientBoostedSurvival(_CoxLike):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
+    def required_modules(self) -> tuple[str, ...]:
+        return ("xgboost",) if self.implementation == "xgboost" else ("sksurv.ensemble",)
+
     def fit(self, X: np.ndarray, y: np.ndarray) -> GradientBoostedSurvival:
         # XGBoost stores float32 values, so a float32 X (input_dtype) is kept as it is
         X = _float_matrix(X, keep_float32=self.implementation == "xgboost")
@@ -602,6 +618,9 @@ class RandomSurvivalForest(_SurvivalEstimator):
     # X); reading the matrix as float32 gives the same values without that copy
     input_dtype = np.float32
 
+    def required_modules(self) -> tuple[str, ...]:
+        return ("sksurv.ensemble", "sklearn.ensemble._forest", "joblib")
+
     def fit(self, X: np.ndarray, y: np.ndarray) -> RandomSurvivalForest:
         X = _float_matrix(X, keep_float32=True)
         event, time = survival_arrays(y)
@@ -723,6 +742,9 @@ class WeibullAFT(_SurvivalEstimator):
         self.penalizer = penalizer
         self.l1_ratio = l1_ratio
         self.solver = solver
+
+    def required_modules(self) -> tuple[str, ...]:
+        return ("pandas", "lifelines") if self.solver == "lifelines" else ("scipy.linalg",)
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> WeibullAFT:
         X = np.asarray(X, dtype=float)
