@@ -7,7 +7,8 @@ PIP    := $(BIN)/python -m pip install -q --disable-pip-version-check
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: venv venv-dev run dryrun test test-unit test-workflow test-spark test-slurm lint format \
-        report predict docs bench bench-etl bench-cv bench-scale bench-stats data-production clean
+        report predict docs bench bench-etl bench-cv bench-scale bench-stats bench-small \
+        data-production clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -90,6 +91,10 @@ bench-scale: venv-dev
 # them against now at 287K rows, alternating, --cores 2 -> docs/bench/stats_cost.csv
 bench-stats: venv-dev data-production
 	$(BIN)/python scripts/bench/bench_stats_cost.py
+
+# Small tables (~25 min, 2 cores): workflow vs plain loop, job overhead -> docs/bench/small.csv
+bench-small: venv-dev
+	$(BIN)/python scripts/bench/bench_small.py
 
 bench: bench-etl bench-cv bench-scale  ## long benchmarks (not part of make test)
 
