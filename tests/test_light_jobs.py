@@ -300,6 +300,8 @@ ENTRY_POINT_NEVER = {
     "fit_final_model": {"matplotlib", "lifelines", "pandera", "xgboost", "sksurv"},
     "predict_new_data": {"matplotlib", "lifelines", "pandera", "xgboost", "sksurv"},
     "split_data": {"matplotlib", "lifelines", "pandera", "xgboost", "sksurv", "pyspark"},
+    # scikit-learn only to sample (run_type: sample), imported there
+    "validate_data": {"matplotlib", "lifelines", "xgboost", "sksurv", "sklearn"},
 }
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold, train_test_split
 
 __all__ = [
     "sample_positions",
@@ -47,6 +46,9 @@ def sample_positions(event: np.ndarray, n_rows: int, seed: int) -> np.ndarray | 
     event = np.asarray(event)
     if n_rows >= len(event):
         return None
+    # scikit-learn is loaded only to sample: validating a whole table does not import it
+    from sklearn.model_selection import train_test_split
+
     keep, _ = train_test_split(
         np.arange(len(event)), train_size=n_rows, stratify=event, random_state=seed
     )
@@ -97,6 +99,8 @@ def assign_folds(event: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     """
     event = np.asarray(event).astype(bool)
     folds = np.empty(event.shape[0], dtype=np.int64)
+    from sklearn.model_selection import StratifiedKFold
+
     skf = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     for k, (_, test_idx) in enumerate(skf.split(np.zeros(event.shape[0]), event)):
         folds[test_idx] = k
