@@ -92,7 +92,7 @@ bench-scale: venv-dev
 bench-stats: venv-dev data-production
 	$(BIN)/python scripts/bench/bench_stats_cost.py
 
-# Small tables (~25 min, 2 cores): workflow vs plain loop, job overhead -> docs/bench/small.csv
+# Small tables (~15 min, 2 cores): workflow vs plain loop, job overhead -> docs/bench/small.csv
 bench-small: venv-dev
 	$(BIN)/python scripts/bench/bench_small.py
 
