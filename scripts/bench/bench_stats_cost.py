@@ -6,8 +6,9 @@ At ``--rows`` production rows (default 287,000), ``--cores 2``, target
 aggregate): the workflow of commit ``--before`` (default: the last commit before them) and
 of ``--now`` (default ``HEAD``; both snapshots made with ``git archive``, so editing the
 working tree during the run changes nothing), alternating (before, now, before, now, ...),
-each run in a fresh copy under ``results/bench/work/stats_<label>_<i>``. Also checks that the metrics both versions compute
-(the four original ones, of the five original models) are identical.
+each run in a fresh copy under ``results/bench/work/stats_<label>_<i>``. Also checks that
+the metrics both versions compute (the four original ones, of the five original models) are
+identical.
 
 Writes ``docs/bench/stats_cost.csv`` (one row per run: version, wall and CPU seconds, the
 1-minute load average before and after, fit jobs, their summed score seconds and the km
