@@ -416,6 +416,7 @@ from survival_framework.schema import validate_file
 from survival_framework.etl import run_pandas_etl, split_paths
 from survival_framework.io import write_json
 from pathlib import Path
+import sklearn.model_selection  # the fold assignment imports it when it runs: an import, not data
 out, step = Path({out!r}), {step!r}
 if step == "validate":
     t = time.time()

@@ -104,7 +104,8 @@ def fit_and_evaluate(
             y_train = to_structured(train.event, train.time)
             y_test = to_structured(test.event, test.time)
             estimator = get_model(model, random_state=seed, n_jobs=n_jobs, **params)
-            for module in estimator.required_modules():  # not timed as fitting
+            # not timed as fitting (a model outside the registry may not declare them)
+            for module in getattr(estimator, "required_modules", tuple)():
                 importlib.import_module(module)
             t0 = _time.perf_counter()
             _log.info("%s: fit started (%d rows x %d features)", model, *train.X.shape)
