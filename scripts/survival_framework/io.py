@@ -193,7 +193,6 @@ def write_arrow(table: pa.Table, path: str | os.PathLike) -> None:
 # ``Table.to_pandas`` + ``Table.from_pandas`` return unchanged (``None``: object strings)
 _PANDAS_TYPES = {
     **{f"{k}{b}": (f"{k}{b}", f"{k}{b}") for k in ("int", "uint") for b in (8, 16, 32, 64)},
-    **{f"float{b}": (f"float{b}", f"float{b}") for b in (32, 64)},
     "double": ("float64", "float64"),
     "float": ("float32", "float32"),
     "bool": ("bool", "bool"),
@@ -212,6 +211,8 @@ def pandas_schema_metadata(table: pa.Table) -> bytes | None:
 
     from .arrow import to_numpy
 
+    if len(set(table.column_names)) != table.num_columns:
+        return None  # duplicated names: pandas decides
     columns = []
     for f in table.schema:
         kind = _PANDAS_TYPES.get(str(f.type))
@@ -223,10 +224,6 @@ def pandas_schema_metadata(table: pa.Table) -> bytes | None:
         else:
             changes = nulls > 0  # integers become floats, booleans objects
         if kind is None or changes:
-            return None
-        if not isinstance(f.name, str) or table.schema.get_all_field_indices(f.name) != [
-            table.schema.get_field_index(f.name)
-        ]:
             return None
         columns.append(
             {

@@ -37,12 +37,11 @@ def _num_samples(x: np.ndarray) -> int:
 def check_array(
     array: object,
     *,
-    ensure_2d: bool = False,
-    allow_nd: bool = False,
     input_name: str = "",
     estimator: object = None,
 ) -> np.ndarray:
-    """``sklearn.utils.validation.check_array(array, ensure_2d=False)`` for dense input.
+    """``sklearn.utils.validation.check_array(array, ensure_2d=False, allow_nd=False)`` for
+    dense input (the metrics take 1-D and 2-D arrays).
 
     Object arrays become float64; strings, complex values, more than two dimensions, NaN or
     infinite floats and empty arrays raise scikit-learn's ``ValueError`` with its message.
@@ -52,17 +51,11 @@ def check_array(
     ----------
     array : array-like
         The values.
-    ensure_2d : bool
-        Only ``False`` is supported (the metrics take 1-D and 2-D arrays).
-    allow_nd : bool
-        Only ``False`` is supported.
     input_name : str
         Named in the messages.
     estimator : str or object, optional
         Named in the messages (a string, or an object's class name).
     """
-    if ensure_2d or allow_nd:
-        raise NotImplementedError("check_array supports ensure_2d=False, allow_nd=False only")
     name = None
     if estimator is not None:
         name = estimator if isinstance(estimator, str) else type(estimator).__name__
