@@ -134,12 +134,6 @@ def _step_functions(fns: Any, times: np.ndarray, at: np.ndarray) -> tuple[np.nda
     return surv, surv_at
 
 
-def _lookup(x: np.ndarray, values: np.ndarray, t: np.ndarray, before: float) -> np.ndarray:
-    """A right-continuous step function given at ``x`` evaluated at ``t``."""
-    idx = np.searchsorted(x, t, side="right") - 1
-    return np.where(idx >= 0, values[np.clip(idx, 0, None)], before)
-
-
 def _library_fit_predict(
     model: str,
     params: dict[str, Any],
@@ -149,6 +143,7 @@ def _library_fit_predict(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
     """Fit ``model`` with its library on a fold; risk, curves, survival at own time, seconds."""
     from survival_framework.metrics import to_structured
+    from survival_framework.models import _step_lookup  # the models' own step-curve lookup
 
     X_tr, X_te = fold["X_train"], fold["X_test"]
     e_tr, t_tr, t_te = fold["event_train"], fold["time_train"], fold["time_test"]
@@ -212,8 +207,8 @@ def _library_fit_predict(
         t1 = time.perf_counter()
         risk = booster.predict(xgb.DMatrix(X_te, nthread=1), output_margin=True).astype(float)
         hr = np.exp(risk)
-        surv = np.exp(-hr[:, None] * _lookup(base_t, base_h, times, 0.0)[None, :])
-        surv_at = np.exp(-hr * _lookup(base_t, base_h, t_te, 0.0))
+        surv = np.exp(-hr[:, None] * _step_lookup(base_t, base_h, times, 0.0)[None, :])
+        surv_at = np.exp(-hr * _step_lookup(base_t, base_h, t_te, 0.0))
     elif model == "weibull_aft":
         from lifelines import WeibullAFTFitter
 
@@ -231,8 +226,8 @@ def _library_fit_predict(
         km_t, km_s = kaplan_meier_estimator(e_tr, t_tr)
         t1 = time.perf_counter()
         risk = np.zeros(len(t_te))
-        surv = np.tile(_lookup(km_t, km_s, times, 1.0), (len(t_te), 1))
-        surv_at = _lookup(km_t, km_s, t_te, 1.0)
+        surv = np.tile(_step_lookup(km_t, km_s, times, 1.0), (len(t_te), 1))
+        surv_at = _step_lookup(km_t, km_s, t_te, 1.0)
     else:
         raise ValueError(f"no library equivalent for model {model!r}")
     return risk, surv, surv_at, t1 - t0, time.perf_counter() - t1
@@ -270,7 +265,9 @@ def _read_fold(directory: Path, duration: str, event: str) -> dict[str, Any]:
     """A fold's training and test rows as arrays (the split stage's feature columns)."""
     train = pd.read_parquet(directory / "train.parquet")
     test = pd.read_parquet(directory / "test.parquet")
-    features = [c for c in train.columns if c not in ("_row", duration, event)]
+    from survival_framework.contract import ROW_COL
+
+    features = [c for c in train.columns if c not in (ROW_COL, duration, event)]
     return {
         "features": features,
         "X_train": train[features].to_numpy(dtype=float),
