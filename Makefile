@@ -13,8 +13,9 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.core-installed: requirements.txt constraints.txt | $(BIN)/python
+$(VENV)/.core-installed: requirements.txt constraints.txt pyproject.toml | $(BIN)/python
 	$(PIP) -r requirements.txt -c constraints.txt
+	$(PIP) --no-deps -e .              # the package, editable: run_pipeline, survival-workflow
 	touch $@
 
 $(VENV)/.dev-installed: requirements-dev.txt requirements-spark.txt $(VENV)/.core-installed

@@ -468,3 +468,31 @@ def test_workflow_on_spark_cluster_matches_pandas(
     assert len(a) == len(MODEL_NAMES) * N_FOLDS_TEST_CONFIG * len(METRIC_NAMES)
     pd.testing.assert_frame_equal(a.drop(columns="value"), b.drop(columns="value"))
     np.testing.assert_allclose(b["value"], a["value"], rtol=0, atol=TOL)
+
+
+# ------------------------------------------------------------------------------------
+# run_pipeline's Spark modes (tests/test_pipeline.py holds the pandas and mp modes)
+# ------------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("mode", ["spark_local", "spark_cluster"])
+def test_run_pipeline_spark_modes_match_the_plain_run(
+    mode, test_workflow_run, spark_cluster, tmp_path, monkeypatch
+):
+    from test_pipeline import assert_same_rows, run_mode
+
+    from survival_framework.pipeline import RUN_CONFIG
+
+    for key, value in spark_cluster["env"].items():  # the cluster's Spark settings
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+    master = spark_cluster["url"] if mode == "spark_cluster" else None
+    result = run_mode(
+        test_workflow_run, tmp_path, mode, n_jobs=2, spark_master=master, spark_memory="768m"
+    )
+    log = (tmp_path / "logs/splits/split_data_spark.log").read_text()
+    assert f"spark {master or 'local[2]'}: 686 rows" in log
+    assert not (tmp_path / "logs/splits/split_data.log").exists()  # the Spark rule only
+    assert "etl_engine: spark" in (tmp_path / RUN_CONFIG).read_text()
+    assert_same_rows(result.leaderboard, pd.read_csv(test_workflow_run / "results/leaderboard.csv"))

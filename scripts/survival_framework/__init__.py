@@ -2,6 +2,19 @@
 
 Rule scripts in ``scripts/`` stay thin: they read ``snakemake.input``/``params``,
 call functions of this package and write ``snakemake.output``.
+
+The package imports nothing when it is imported (every job imports it); the plan's entry
+point ``from survival_framework import run_pipeline`` is resolved on first use
+(:mod:`survival_framework.pipeline`).
 """
 
 __version__ = "0.1.0"
+__all__ = ["run_pipeline"]
+
+
+def __getattr__(name: str) -> object:
+    if name == "run_pipeline":
+        from .pipeline import run_pipeline
+
+        return run_pipeline
+    raise AttributeError(f"module 'survival_framework' has no attribute {name!r}")
