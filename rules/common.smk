@@ -4,12 +4,31 @@ import sys
 from pathlib import Path
 
 import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
+from snakemake.sourcecache import LocalSourceFile
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-SCRIPTS_DIR = Path(workflow.basedir) / "scripts"
+
+def workflow_dir():
+    """This repository's top folder, from this file's folder (rules/): not
+    `workflow.basedir`, the folder of the *main* Snakefile, which is the user's project when
+    this workflow runs as a module (`module ...: snakefile: ".../Snakefile"`, docs/module.md)."""
+    here = workflow.current_basedir
+    if not isinstance(here, LocalSourceFile):
+        source = here.get_path_or_uri(secret_free=True).rpartition("/")[0]  # above rules/
+        raise WorkflowError(
+            "survival-workflow needs a local copy of its files (its Python package is imported "
+            f"while the DAG is built), not {source}: git clone the repository and give the "
+            'module `snakefile: "<clone>/Snakefile"` (docs/module.md)'
+        )
+    return Path(here.get_path_or_uri(secret_free=True)).resolve().parent
+
+
+WORKFLOW_DIR = workflow_dir()
+SCRIPTS_DIR = WORKFLOW_DIR / "scripts"
 sys.path.insert(0, str(SCRIPTS_DIR))  # the package, for the DAG-time checks below
 from survival_framework.codehash import code_hash  # noqa: E402
 from survival_framework.configcheck import (  # noqa: E402
@@ -27,7 +46,7 @@ from survival_framework.integrity import find_broken, input_changed, mark_broken
 from survival_framework.modelspec import read_registry  # noqa: E402
 from survival_framework.resources import request_mb  # noqa: E402
 
-SCHEMA = Path(workflow.basedir) / "config" / "schema.yaml"
+SCHEMA = WORKFLOW_DIR / "config" / "schema.yaml"
 # The registry read from models.py's source: importing it (scikit-learn) would add a second
 # to every invocation, every Slurm job included (survival_framework.modelspec).
 REGISTRY = read_registry()
@@ -226,8 +245,6 @@ def cv_predictions_inputs(wildcards):
 # written as usual, then ranks no model (outputs of a failed aggregate_metrics job would be
 # deleted). Snakemake runs no hook when there is nothing to be done.
 import json  # noqa: E402
-
-from snakemake.exceptions import WorkflowError  # noqa: E402
 
 
 def run_uses_cv():
