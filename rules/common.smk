@@ -246,6 +246,9 @@ def cv_predictions_inputs(wildcards):
 # deleted). Snakemake runs no hook when there is nothing to be done.
 import json  # noqa: E402
 
+# The names these rules get in the main workflow (`use rule * from ... as prefix_*`).
+CV_RULES = {workflow.modifier.modify_rulename(r) for r in ("fit_model", "aggregate_metrics")}
+
 
 def run_uses_cv():
     """Whether this run's jobs (run now or already up to date) include the CV fits or the
@@ -253,7 +256,7 @@ def run_uses_cv():
     dag = getattr(workflow, "dag", None)
     if dag is None:
         return True
-    return any(job.rule.name in ("fit_model", "aggregate_metrics") for job in dag.jobs)
+    return any(job.rule.name in CV_RULES for job in dag.jobs)
 
 
 def report_cv_failures(fail_if_none_ok):
@@ -300,10 +303,43 @@ def retire_stale_summaries():
             )
 
 
-onsuccess:
+def on_success():
     report_cv_failures(fail_if_none_ok=True)
 
 
-onerror:
+def on_error():
     report_cv_failures(fail_if_none_ok=False)
     retire_stale_summaries()
+
+
+def chain_hooks_of_the_main_workflow():
+    """As a module (docs/module.md), this workflow's `onsuccess:`/`onerror:` below are ignored:
+    Snakemake runs only the main Snakefile's handlers. A run where every fit failed would
+    then end with exit status 0 and no summary. So a module adds its hooks to the main
+    workflow's handlers (after those defined so far; a handler the main Snakefile defines
+    after its `use rule` statement replaces them). Once, however many `use rule` statements
+    read this file."""
+    if workflow.modifier.is_main_snakefile():
+        return
+    for name, ours in (("_onsuccess", on_success), ("_onerror", on_error)):
+        theirs = getattr(workflow, name)
+        if getattr(theirs, "survival_workflow", False):
+            continue
+
+        def handler(log, theirs=theirs, ours=ours):
+            theirs(log)
+            ours()
+
+        handler.survival_workflow = True
+        setattr(workflow, name, handler)
+
+
+chain_hooks_of_the_main_workflow()
+
+
+onsuccess:
+    on_success()
+
+
+onerror:
+    on_error()
