@@ -1,5 +1,8 @@
 # survival-workflow: cross-validated benchmark of survival models.
 # Snakefile holds configfile, includes and rule all only (helpers: rules/common.smk).
+# config/config.yaml is read from the working directory. As a module of another project
+# (docs/module.md) with `config: config`, Snakemake skips it: the project's config is used and
+# config/schema.yaml's defaults fill every key it leaves out (rules/common.smk).
 
 
 configfile: "config/config.yaml"

@@ -4,12 +4,31 @@ import sys
 from pathlib import Path
 
 import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
+from snakemake.sourcecache import LocalSourceFile
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
-SCRIPTS_DIR = Path(workflow.basedir) / "scripts"
+
+def workflow_dir():
+    """This repository's top folder, from this file's folder (rules/): not
+    `workflow.basedir`, the folder of the *main* Snakefile, which is the user's project when
+    this workflow runs as a module (`module ...: snakefile: ".../Snakefile"`, docs/module.md)."""
+    here = workflow.current_basedir
+    if not isinstance(here, LocalSourceFile):
+        source = here.get_path_or_uri(secret_free=True).rpartition("/")[0]  # above rules/
+        raise WorkflowError(
+            "survival-workflow needs a local copy of its files (its Python package is imported "
+            f"while the DAG is built), not {source}: git clone the repository and give the "
+            'module `snakefile: "<clone>/Snakefile"` (docs/module.md)'
+        )
+    return Path(here.get_path_or_uri(secret_free=True)).resolve().parent
+
+
+WORKFLOW_DIR = workflow_dir()
+SCRIPTS_DIR = WORKFLOW_DIR / "scripts"
 sys.path.insert(0, str(SCRIPTS_DIR))  # the package, for the DAG-time checks below
 from survival_framework.codehash import code_hash  # noqa: E402
 from survival_framework.configcheck import (  # noqa: E402
@@ -27,7 +46,7 @@ from survival_framework.integrity import find_broken, input_changed, mark_broken
 from survival_framework.modelspec import read_registry  # noqa: E402
 from survival_framework.resources import request_mb  # noqa: E402
 
-SCHEMA = Path(workflow.basedir) / "config" / "schema.yaml"
+SCHEMA = WORKFLOW_DIR / "config" / "schema.yaml"
 # The registry read from models.py's source: importing it (scikit-learn) would add a second
 # to every invocation, every Slurm job included (survival_framework.modelspec).
 REGISTRY = read_registry()
@@ -227,7 +246,8 @@ def cv_predictions_inputs(wildcards):
 # deleted). Snakemake runs no hook when there is nothing to be done.
 import json  # noqa: E402
 
-from snakemake.exceptions import WorkflowError  # noqa: E402
+# The names these rules get in the main workflow (`use rule * from ... as prefix_*`).
+CV_RULES = {workflow.modifier.modify_rulename(r) for r in ("fit_model", "aggregate_metrics")}
 
 
 def run_uses_cv():
@@ -236,7 +256,7 @@ def run_uses_cv():
     dag = getattr(workflow, "dag", None)
     if dag is None:
         return True
-    return any(job.rule.name in ("fit_model", "aggregate_metrics") for job in dag.jobs)
+    return any(job.rule.name in CV_RULES for job in dag.jobs)
 
 
 def report_cv_failures(fail_if_none_ok):
@@ -283,10 +303,43 @@ def retire_stale_summaries():
             )
 
 
-onsuccess:
+def on_success():
     report_cv_failures(fail_if_none_ok=True)
 
 
-onerror:
+def on_error():
     report_cv_failures(fail_if_none_ok=False)
     retire_stale_summaries()
+
+
+def chain_hooks_of_the_main_workflow():
+    """As a module (docs/module.md), this workflow's `onsuccess:`/`onerror:` below are ignored:
+    Snakemake runs only the main Snakefile's handlers. A run where every fit failed would
+    then end with exit status 0 and no summary. So a module adds its hooks to the main
+    workflow's handlers (after those defined so far; a handler the main Snakefile defines
+    after its `use rule` statement replaces them). Once, however many `use rule` statements
+    read this file."""
+    if workflow.modifier.is_main_snakefile():
+        return
+    for name, ours in (("_onsuccess", on_success), ("_onerror", on_error)):
+        theirs = getattr(workflow, name)
+        if getattr(theirs, "survival_workflow", False):
+            continue
+
+        def handler(log, theirs=theirs, ours=ours):
+            theirs(log)
+            ours()
+
+        handler.survival_workflow = True
+        setattr(workflow, name, handler)
+
+
+chain_hooks_of_the_main_workflow()
+
+
+onsuccess:
+    on_success()
+
+
+onerror:
+    on_error()

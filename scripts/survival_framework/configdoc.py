@@ -19,12 +19,51 @@ from typing import Any
 
 import yaml
 
-__all__ = ["iter_keys", "key_paths", "main", "render_config_reference"]
+__all__ = ["USAGE", "iter_keys", "key_paths", "main", "render_config_reference"]
 
 GENERATED_NOTE = (
     "<!-- Generated from config/schema.yaml by scripts/survival_framework/configdoc.py; "
     "do not edit by hand: run `make docs`. -->"
 )
+
+# Where a run's configuration comes from: in the repository and as a module of another project
+# (the Snakemake workflow catalog shows this file as the workflow's configuration page).
+USAGE = """\
+## Where the configuration comes from
+
+Run in a clone of this repository, the workflow reads `config/config.yaml` (the demo), then
+any `--configfile` and `--config` given on the command line. Used as a Snakemake module from
+another project ([docs/module.md](../docs/module.md)), it reads the project's configuration
+instead: the project's `config/config.yaml`, passed to the module with `config: config`, and
+the repository's `config/config.yaml` is not read. Every key left out takes the default below,
+so a project needs only the data keys:
+
+```yaml
+# <project>/config/config.yaml
+data:
+  path: data/my_table.csv   # relative to the project folder (the working directory)
+  duration_col: time
+  event_col: event
+```
+
+```python
+# <project>/Snakefile (or workflow/Snakefile, as snakedeploy writes it)
+configfile: "config/config.yaml"
+
+
+module survival_workflow:
+    snakefile:
+        "/path/to/survival-workflow/Snakefile"  # a local clone
+    config:
+        config
+
+
+use rule * from survival_workflow
+```
+
+Relative paths (`data.path`, and all outputs: `results/`, `logs/`, `benchmarks/`,
+`resources/`) are relative to the working directory: the project folder, not the clone.
+"""
 
 # Placeholders for keys that are not fixed names: a patternProperties entry, an
 # additionalProperties schema (e.g. one block per registry model under `models`).
@@ -195,13 +234,16 @@ def _default(node: dict, required: bool) -> str:
     return "required" if required else ""
 
 
-def render_config_reference(schema: dict) -> str:
+def render_config_reference(schema: dict, usage: str | None = USAGE) -> str:
     """Markdown reference of every config key: dotted path, type, default, description.
 
     Parameters
     ----------
     schema : dict
         The config JSON schema (``config/schema.yaml`` loaded with ``yaml.safe_load``).
+    usage : str or None
+        Markdown put before the key table (under a ``## Keys`` heading); default
+        :data:`USAGE`, where the configuration comes from, in the repository and as a module.
 
     Returns
     -------
@@ -218,6 +260,8 @@ def render_config_reference(schema: dict) -> str:
     ]
     if root.get("description"):
         lines += [_one_line(root["description"]), ""]
+    if usage:
+        lines += [usage.rstrip("\n"), "", "## Keys", ""]
     if root.get("additionalProperties") is False:
         lines += ["Unknown top-level keys are rejected.", ""]
     lines += [
