@@ -92,6 +92,9 @@ def test_modes_map_onto_cores_and_etl_engine():
     # a profile sets the job count unless n_jobs is given
     assert plan("mp", profile="profiles/slurm").cores is None
     assert plan("mp", 4, profile="profiles/slurm").cores == 4
+    assert (
+        plan("mp", profile="profiles/slurm").reason == "pandas ETL, jobs on profile profiles/slurm"
+    )
 
 
 @pytest.mark.parametrize(
@@ -295,6 +298,24 @@ def test_run_pipeline_matches_the_plain_snakemake_run(
     # the merged configuration is kept with the run
     cfg = (tmp_path / RUN_CONFIG).read_text()
     assert "etl_engine: pandas" in cfg and str(test_workflow_run) in cfg
+
+
+@pytest.mark.integration
+def test_run_pipeline_profile_from_any_directory(tmp_path, gbsg2, capfd, monkeypatch):
+    """profiles/slurm names this repository's profile from any directory; a dry run shows
+    Snakemake loading it (no job is submitted)."""
+    gbsg2.to_csv(tmp_path / "in.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    result = run_pipeline(
+        "in.csv", run_type="production", profile="profiles/slurm", n_jobs=3, dry_run=True
+    )
+    assert result.leaderboard is None and result.results == tmp_path / "results"
+    out = capfd.readouterr()
+    text = out.out + out.err
+    assert f"Using profiles {REPO / 'profiles/slurm'}" in text
+    assert "profile " + str(REPO / "profiles/slurm") + ", 3 jobs at once" in text
+    assert "This was a dry-run" in text
+    assert not (tmp_path / "results").exists()
 
 
 @pytest.mark.integration

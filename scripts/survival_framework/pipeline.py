@@ -58,6 +58,7 @@ __all__ = [
     "PipelineResult",
     "merged_config",
     "plan_execution",
+    "resolve_profile",
     "run_pipeline",
     "snakemake_argv",
 ]
@@ -176,7 +177,10 @@ def plan_execution(
         )
     cores = _cores(n_jobs)
     chosen = None if profile is not None and n_jobs == -1 else cores
-    where = f"{cores} core(s)" if chosen is not None else f"the jobs of profile {profile}"
+    if profile is None:
+        where = f"{cores} core(s)"
+    else:
+        where = f"profile {profile}" + (f", {chosen} jobs at once" if chosen is not None else "")
     if spark_master is not None and execution_mode in ("pandas", "mp", "spark_local"):
         raise ValueError(
             f"spark_master is given but execution_mode {execution_mode!r} does not use it; "
@@ -289,6 +293,17 @@ def _with_defaults(config: dict, schema: Mapping[str, Any]) -> dict:
         if isinstance(out.get(key), dict) and sub.get("type") == "object":
             out[key] = _with_defaults(out[key], sub)
     return out
+
+
+def resolve_profile(profile: str | os.PathLike | None) -> str | None:
+    """A profile folder as given, or this repository's (``profiles/slurm`` works from any
+    directory); a bare name Snakemake looks up itself (``~/.config/snakemake/<name>``)."""
+    if profile is None:
+        return None
+    given = Path(profile)
+    if not given.exists() and not given.is_absolute() and (REPO / given).is_dir():
+        return str(REPO / given)
+    return str(profile)
 
 
 def snakemake_argv(
@@ -472,7 +487,7 @@ def run_pipeline(
         spark_master=spark_master,
         config_master=ex.get("spark_master", "local[*]"),
         size_threshold_mb=ex.get("size_threshold_mb", 140),
-        profile=None if profile is None else str(profile),
+        profile=resolve_profile(profile),
     )
     cfg["execution"] = {**ex, "etl_engine": plan.etl_engine}
     if plan.spark_master is not None:
@@ -488,7 +503,7 @@ def run_pipeline(
         workdir=wd,
         configfile=configfile,
         cores=plan.cores,
-        profile=None if profile is None else str(profile),
+        profile=resolve_profile(profile),
         targets=list(targets or ()),
         dry_run=dry_run,
         extra=list(snakemake_args),
