@@ -428,6 +428,7 @@ def run_pipeline(
         Its time and event columns (default: the configuration's ``data.*``).
     run_type : {"sample", "production"}
         ``sample``: a stratified sample of ``sample_size`` rows; ``production``: all rows.
+        Like every argument it overrides the ``config`` file (its default too).
     execution_mode : str
         One of :data:`EXECUTION_MODES` (module docstring).
     n_jobs : int
