@@ -30,6 +30,13 @@ def workflow_dir():
 WORKFLOW_DIR = workflow_dir()
 SCRIPTS_DIR = WORKFLOW_DIR / "scripts"
 sys.path.insert(0, str(SCRIPTS_DIR))  # the package, for the DAG-time checks below
+# ... and for the jobs: Snakemake's script preamble appends the script's folder to sys.path,
+# after site-packages, where an installed survival_framework (`make venv` installs a checkout
+# editable, maybe another one than this workflow) would shadow this workflow's own package.
+# PYTHONPATH comes first; the jobs (local or Slurm) inherit it.
+_paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+if _paths[0] != str(SCRIPTS_DIR):
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(SCRIPTS_DIR), *filter(None, _paths)])
 from survival_framework.codehash import code_hash  # noqa: E402
 from survival_framework.configcheck import (  # noqa: E402
     ConfigError,

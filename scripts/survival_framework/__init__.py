@@ -14,7 +14,10 @@ __all__ = ["run_pipeline"]
 
 def __getattr__(name: str) -> object:
     if name == "run_pipeline":
-        from .pipeline import run_pipeline
+        # importlib, not an import statement: no rule script runs the entry point, so it is
+        # not part of their code (survival_framework.codehash follows import statements, also
+        # inside functions; editing pipeline.py must not rerun every rule)
+        import importlib
 
-        return run_pipeline
+        return importlib.import_module(".pipeline", __name__).run_pipeline
     raise AttributeError(f"module 'survival_framework' has no attribute {name!r}")
