@@ -36,7 +36,9 @@ sys.path.insert(0, str(SCRIPTS_DIR))  # the package, for the DAG-time checks bel
 # PYTHONPATH comes first; the jobs (local or Slurm) inherit it.
 _paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
 if _paths[0] != str(SCRIPTS_DIR):
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(SCRIPTS_DIR), *filter(None, _paths)])
+    # set, not required from the user: update() (Snakemake's lint reads os.environ[...] as a
+    # variable the user must provide, an `envvars:` case)
+    os.environ.update(PYTHONPATH=os.pathsep.join([str(SCRIPTS_DIR), *filter(None, _paths)]))
 from survival_framework.codehash import code_hash  # noqa: E402
 from survival_framework.configcheck import (  # noqa: E402
     ConfigError,
