@@ -30,10 +30,27 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
+def own_package_env(workdir: Path) -> dict[str, str]:
+    """The environment with ``workdir``'s own ``scripts/`` first on ``PYTHONPATH``: a copy of
+    another commit's workflow runs its jobs with its own package, not the editable install's
+    (the current code's ``rules/common.smk`` does this itself; older snapshots do not)."""
+    import os
+
+    paths = [str(Path(workdir).resolve() / "scripts"), os.environ.get("PYTHONPATH", "")]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
+
+
 def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 900):
-    """Run the real Snakemake CLI of this interpreter in ``workdir``."""
+    """Run the real Snakemake CLI of this interpreter in ``workdir`` (with its own package)."""
     cmd = [sys.executable, "-m", "snakemake", *args]
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        cmd,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=own_package_env(workdir),
+    )
     if check and proc.returncode != 0:
         tail = f"{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}"
         raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{tail}")

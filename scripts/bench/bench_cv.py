@@ -97,7 +97,11 @@ def snakemake(wd: Path, *args: str, timeout: int = 3600) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load_before = load1()
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=wd, capture_output=True, text=True, timeout=timeout)
+    # the workflow folder's own package first (a snapshot of another commit must not run its
+    # jobs with the editable install's package; today's rules/common.smk does this itself)
+    paths = [str(Path(wd).resolve() / "scripts"), os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in paths if p))
+    proc = subprocess.run(cmd, cwd=wd, capture_output=True, text=True, timeout=timeout, env=env)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
