@@ -27,6 +27,7 @@ from .outcome import check_array, check_consistent_length, check_estimate_1d, ch
 __all__ = [
     "NoComparablePairError",
     "count_below_in_suffix",
+    "count_below_in_range",
     "weighted_concordance",
     "concordance_index_censored",
     "concordance_index_ipcw",
@@ -56,15 +57,78 @@ def count_below_in_suffix(
     -------
     ndarray of int64, shape (n_queries,)
     """
+    n = np.asarray(values).shape[0]
+    start = np.asarray(start)
+    return count_below_in_range(values, start, np.full(start.shape, n), threshold, n)
+
+
+def count_below_in_range(
+    values: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    threshold: np.ndarray,
+    n_values: int | None = None,
+) -> np.ndarray:
+    """For each query ``q``: ``#{lo[q] <= j < hi[q] : values[j] < threshold[q]}``.
+
+    A wavelet matrix over ``values``: one O(n) numpy pass per bit of ``n_values``, all
+    queries together (so a small alphabet takes fewer passes).
+
+    Parameters
+    ----------
+    values : ndarray of int, shape (n,)
+        Integers in ``[0, n_values)``, ``n < 2**31``.
+    lo, hi : ndarray of int, shape (n_queries,)
+        Each query's positions ``lo <= j < hi`` (an empty range counts 0).
+    threshold : ndarray of int, shape (n_queries,)
+        Values strictly below it are counted.
+    n_values : int, optional
+        Bound on the values (``values.max() + 1`` by default).
+
+    Returns
+    -------
+    ndarray of int64, shape (n_queries,)
+    """
+    values = np.asarray(values)
+    n = values.shape[0]
+    lo = np.clip(np.asarray(lo), 0, n)
+    hi = np.clip(np.asarray(hi), 0, n)
+    threshold = np.asarray(threshold)
+    if n_values is None:
+        n_values = int(values.max()) + 1 if n else 1
+    # an empty range or a threshold of 0 counts nothing, one above every value the whole
+    # range, and over the whole sequence a histogram answers: those need no pass (every
+    # query of a constant score is one of them)
+    empty = (hi <= lo) | (threshold <= 0)
+    everything = ~empty & (threshold >= n_values)
+    whole = ~empty & ~everything & (lo == 0) & (hi == n)
+    trivial = empty | everything | whole
+    if trivial.any():
+        out = np.zeros(lo.shape[0], dtype=np.int64)
+        out[everything] = (hi - lo)[everything]
+        if whole.any():
+            below = np.r_[0, np.cumsum(np.bincount(values, minlength=n_values))]
+            out[whole] = below[threshold[whole]]
+        rest = np.flatnonzero(~trivial)
+        if rest.size:
+            out[rest] = _count_below(values, lo[rest], hi[rest], threshold[rest], n_values)
+        return out
+    return _count_below(values, lo, hi, threshold, n_values)
+
+
+def _count_below(
+    values: np.ndarray, lo: np.ndarray, hi: np.ndarray, threshold: np.ndarray, n_values: int
+) -> np.ndarray:
+    """:func:`count_below_in_range` of non-trivial queries (the wavelet matrix passes)."""
     # int32 throughout: half the memory traffic of int64 in these memory-bound passes
     cur = np.asarray(values, dtype=np.int32)
     n = cur.shape[0]
-    threshold = np.asarray(threshold, dtype=np.int32)
-    lo = np.asarray(start, dtype=np.int32).copy()
-    hi = np.full_like(lo, n)
+    threshold = threshold.astype(np.int32)
+    lo = lo.astype(np.int32)
+    hi = hi.astype(np.int32)
     count = np.zeros(lo.shape[0], dtype=np.int64)
     zeros_before = np.zeros(n + 1, dtype=np.int32)
-    for level in range(max(1, n.bit_length()) - 1, -1, -1):
+    for level in range(max(1, (int(n_values) - 1).bit_length()) - 1, -1, -1):
         is_zero = ((cur >> level) & 1) == 0
         np.cumsum(is_zero, out=zeros_before[1:])
         n_zeros = zeros_before[n]
@@ -122,8 +186,13 @@ def _weighted_concordance(
     estimate: np.ndarray,
     weights: np.ndarray,
     tied_tol: float = 1e-8,
-) -> tuple[tuple[float, int, int, int, int] | list[tuple[float, int, int, int, int]], np.ndarray]:
-    """:func:`weighted_concordance`, and the rows ordered by ascending ``estimate``."""
+) -> tuple[
+    tuple[float, int, int, int, int] | list[tuple[float, int, int, int, int]],
+    np.ndarray,
+    np.ndarray,
+]:
+    """:func:`weighted_concordance`, the rows ordered by ascending ``estimate`` and the rows
+    ordered by ascending time (events first within a time)."""
     event = np.asarray(event).astype(bool)
     time = np.asarray(time, dtype=float)
     est = np.asarray(estimate, dtype=float)
@@ -136,7 +205,8 @@ def _weighted_concordance(
     t = time[order]
     new_time = np.r_[True, t[1:] != t[:-1]]
     group = np.cumsum(new_time) - 1
-    order = order[np.argsort(2 * group + ~event[order])]
+    # (a stable sort: these keys are nearly sorted already, ~2.5x faster than quicksort)
+    order = order[np.argsort(2 * group + ~event[order], kind="stable")]
     e, s, w = event[order], est[order], weights[..., order]
     group_start = np.flatnonzero(new_time)
     group_size = np.diff(np.r_[group_start, n])
@@ -162,8 +232,8 @@ def _weighted_concordance(
     up_to = np.searchsorted(sorted_s, sorted_s + tied_tol, side="right")[rank[query]]
     # only a row with another score within tied_tol anywhere can have tied partners
     maybe_tied = np.flatnonzero(up_to - below > 1)
-    counts = count_below_in_suffix(
-        rank, np.r_[start, start[maybe_tied]], np.r_[below, up_to[maybe_tied]]
+    counts = _count_comparable_below(
+        rank, by_score, group_start + events_per_group, start, below, up_to, maybe_tied
     )
     n_less = counts[: query.size]  # comparable rows with est < est_i - tol (concordant)
     n_tied = np.zeros(query.size, dtype=np.int64)  # comparable rows with |est - est_i| <= tol
@@ -178,8 +248,49 @@ def _weighted_concordance(
         denominator = np.sum(wq * n_comparable)
         cindex = float(numerator / denominator) if denominator > 0 else float("nan")
         results.append((cindex, concordant, discordant, tied_risk, tied_time))
-    # the rows by ascending risk, a by-product other metrics can reuse (no second sort)
-    return (results[0] if w.ndim == 1 else results), order[by_score]
+    # the rows by ascending risk and by ascending time, by-products other metrics can
+    # reuse (no second sort)
+    return (results[0] if w.ndim == 1 else results), order[by_score], order
+
+
+def _count_comparable_below(
+    rank: np.ndarray,
+    by_score: np.ndarray,
+    first_comparable: np.ndarray,
+    start: np.ndarray,
+    below: np.ndarray,
+    up_to: np.ndarray,
+    maybe_tied: np.ndarray,
+) -> np.ndarray:
+    """``#{j >= start_q : rank_j < threshold_q}`` for the thresholds ``below`` (every
+    query) then ``up_to`` (the queries ``maybe_tied``), positions in time order.
+
+    Every ``start`` is one of the tie groups' ``first_comparable`` positions, so with few
+    distinct times (e.g. times in days) the question turns around: in score order, each
+    row's key is the number of those positions at or before its own, and "position >=
+    start" is "key >= K"; the wavelet matrix then spans ``log2(n_groups)`` bits instead of
+    ``log2(n)``. Both ways count the same pairs; the one with fewer passes is used.
+    """
+    n = rank.shape[0]
+    n_groups = first_comparable.shape[0]
+    thresholds = np.r_[below, up_to[maybe_tied]]
+    starts = np.r_[start, start[maybe_tied]]
+    if n_groups.bit_length() >= (n - 1).bit_length():
+        return count_below_in_suffix(rank, starts, thresholds)
+    # key of position i: #{groups g : first_comparable[g] <= i}; i >= first_comparable[g]
+    # <=> key_i >= key at first_comparable[g] (first_comparable is non-decreasing)
+    at_or_before = np.cumsum(np.bincount(first_comparable, minlength=n + 1))
+    key_in_score_order = at_or_before[:n][by_score]
+    # among the rows with rank < threshold (a prefix of the score order, threshold of
+    # them), those not comparable have key < K
+    not_comparable = count_below_in_range(
+        key_in_score_order,
+        np.zeros_like(thresholds),
+        thresholds,
+        at_or_before[starts],
+        n_groups + 1,
+    )
+    return thresholds - not_comparable
 
 
 def concordance_index_censored(
@@ -276,7 +387,9 @@ def harrell_and_uno(
     ValueError
         As :func:`concordance_index_censored` and :func:`concordance_index_ipcw`.
     """
-    harrell, uno, _ = _harrell_and_uno(survival_train, survival_test, estimate, tau, tied_tol)
+    harrell, uno, _, _ = _harrell_and_uno(
+        survival_train, survival_test, estimate, tau, tied_tol
+    )
     return harrell, uno
 
 
@@ -286,15 +399,18 @@ def _harrell_and_uno(
     estimate: np.ndarray,
     tau: float | None = None,
     tied_tol: float = 1e-8,
-) -> tuple[tuple[float, int, int, int, int], tuple[float, int, int, int, int], np.ndarray]:
-    """:func:`harrell_and_uno`, and the test rows ordered by ascending ``estimate``."""
+) -> tuple[
+    tuple[float, int, int, int, int], tuple[float, int, int, int, int], np.ndarray, np.ndarray
+]:
+    """:func:`harrell_and_uno`, the test rows ordered by ascending ``estimate`` and the test
+    rows ordered by ascending time (events first within a time)."""
     test_event, test_time = check_y_survival(survival_test)
     estimate = check_estimate_1d(estimate, test_time)
     if len(test_time) < 2:
         raise ValueError("Need a minimum of two samples")
     uno = _uno_weights(survival_train, survival_test, test_time, tau)
     weights = np.vstack([np.ones(len(estimate)), uno])
-    (harrell, uno), by_risk = _weighted_concordance(
+    (harrell, uno), by_risk, by_time = _weighted_concordance(
         test_event, test_time, estimate, weights, tied_tol
     )
-    return harrell, uno, by_risk
+    return harrell, uno, by_risk, by_time

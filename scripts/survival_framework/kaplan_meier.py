@@ -61,7 +61,17 @@ def kaplan_meier_estimator(
     """
     event = np.asarray(event).astype(bool)
     time = np.asarray(time)
-    uniq, n_events, n_at_risk, n_censored = _counts(event, time)
+    return _estimate(*_counts(event, time), reverse=reverse)
+
+
+def _estimate(
+    uniq: np.ndarray,
+    n_events: np.ndarray,
+    n_at_risk: np.ndarray,
+    n_censored: np.ndarray,
+    reverse: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`kaplan_meier_estimator` from the counts of :func:`_counts`."""
     if reverse:
         n_at_risk = n_at_risk - n_events
         n_events = n_censored
@@ -129,13 +139,21 @@ class CensoringDistribution(SurvivalFunction):
 
     def __init__(self, y: np.ndarray):
         event, time = check_y_survival(y)
+        counts = _counts(event, time)
         if event.all():
-            self.unique_time_ = np.unique(time)
+            self.unique_time_ = counts[0]
             self.prob_ = np.ones(self.unique_time_.shape[0])
         else:
-            unique_time, prob = kaplan_meier_estimator(event, time, reverse=True)
+            unique_time, prob = _estimate(*counts, reverse=True)
             self.unique_time_ = np.r_[-np.inf, unique_time]
             self.prob_ = np.r_[1.0, prob]
+        # the survival estimate of the same outcome comes from the same counts (one sort)
+        self._survival = _estimate(*counts)
+
+    def survival_estimate(self) -> tuple[np.ndarray, np.ndarray]:
+        """The Kaplan-Meier estimate of survival (not censoring) of the same outcome:
+        ``kaplan_meier_estimator(event, time)``, computed with this estimate's sort."""
+        return self._survival
 
     def predict_ipcw(self, y: np.ndarray) -> np.ndarray:
         """Inverse probability of censoring weights ``event_i / G(t_i)``.

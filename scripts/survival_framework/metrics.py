@@ -29,7 +29,7 @@ import numpy as np
 
 from .calibration import calibration_errors_at, d_calibration
 from .concordance import _harrell_and_uno, concordance_index_censored, concordance_index_ipcw
-from .kaplan_meier import CensoringDistribution, kaplan_meier_estimator
+from .kaplan_meier import CensoringDistribution
 from .outcome import censor_after, to_structured
 from .scoring_rules import ibs_erv, rcll
 from .time_dependent import cumulative_dynamic_auc, integrated_brier_score
@@ -187,7 +187,7 @@ def evaluate_predictions(
     """
     cens = CensoringDistribution(y_train)  # estimated once for the three IPCW metrics
     # one counting pass for both; its sort of the risk scores orders the AUC's rows
-    harrell, uno, by_risk = _harrell_and_uno(cens, y_test, risk, tau)
+    harrell, uno, by_risk, by_time = _harrell_and_uno(cens, y_test, risk, tau)
     y_eval = censor_after(y_test, float(np.max(times)))
     ibs = integrated_brier_score(cens, y_eval, surv, times)
     out = {
@@ -195,7 +195,7 @@ def evaluate_predictions(
         "uno_c": uno[0],
         "ibs": ibs,
         "mean_auc": _mean_auc(cens, y_eval, surv, times, order=by_risk[::-1]),
-        "ibs_erv": ibs_erv(ibs, _reference_ibs(cens, y_train, y_eval, times)),
+        "ibs_erv": ibs_erv(ibs, _reference_ibs(cens, y_eval, times)),
         "rcll": rcll(y_test, surv, times),
     }
     if surv_at is None:
@@ -204,19 +204,19 @@ def evaluate_predictions(
         out["dcal_stat"], out["dcal_p"] = d_calibration(y_test, surv_at, D_CALIBRATION_BINS)
     column = {float(t): j for j, t in enumerate(np.asarray(times, dtype=float))}
     horizons = ici_horizons(times)
-    # one sort of the test times for the three calibration fits
-    errors = calibration_errors_at(y_test, {t0: surv[:, column[t0]] for t0 in horizons.values()})
+    # the three calibration fits use the concordance's sort of the test times, reversed
+    errors = calibration_errors_at(
+        y_test, {t0: surv[:, column[t0]] for t0 in horizons.values()}, order=by_time[::-1]
+    )
     for name, t0 in horizons.items():
         out[name] = errors[t0]["ici"]
     return {name: float(out[name]) for name in METRIC_NAMES}
 
 
-def _reference_ibs(
-    cens: CensoringDistribution, y_train: np.ndarray, y_eval: np.ndarray, times: np.ndarray
-) -> float:
+def _reference_ibs(cens: CensoringDistribution, y_eval: np.ndarray, times: np.ndarray) -> float:
     """Integrated Brier score of the training Kaplan-Meier curve (the ``km`` model's
     prediction, the same for every row) on the test rows."""
-    km_times, km_surv = kaplan_meier_estimator(y_train["event"], y_train["time"])
+    km_times, km_surv = cens.survival_estimate()  # the training KM, from cens's sort
     idx = np.searchsorted(km_times, times, side="right") - 1
     curve = np.where(idx >= 0, km_surv[np.clip(idx, 0, None)], 1.0)
     surv = np.broadcast_to(curve, (len(y_eval), len(curve)))

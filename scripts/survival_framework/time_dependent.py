@@ -83,8 +83,42 @@ def brier_score(
     # weight of a row's squared error: 1 / G(y) as a case (0 when censored), 1 / G(t) as a
     # control
     case_weight = np.where(test_event, 1.0 / prob_cens_y, 0.0)
-    scores = _brier_sums(estimate, test_time, times, case_weight, 1.0 / prob_cens_t)
+    if _same_rows(estimate):  # one curve for every row (a Kaplan-Meier reference)
+        scores = _brier_sums_one_curve(estimate[0], test_time, times, case_weight, prob_cens_t)
+    else:
+        scores = _brier_sums(estimate, test_time, times, case_weight, 1.0 / prob_cens_t)
     return times, scores / estimate.shape[0]
+
+
+def _same_rows(estimate: np.ndarray) -> bool:
+    """Whether every row of ``estimate`` equals the first (checked on two rows first)."""
+    if estimate.shape[0] < 2 or not np.array_equal(estimate[1], estimate[0]):
+        return estimate.shape[0] == 1
+    if estimate.strides[0] == 0:  # a broadcast row
+        return True
+    return bool((estimate == estimate[0]).all())
+
+
+def _brier_sums_one_curve(
+    curve: np.ndarray,
+    test_time: np.ndarray,
+    times: np.ndarray,
+    case_weight: np.ndarray,
+    prob_cens_t: np.ndarray,
+) -> np.ndarray:
+    """:func:`_brier_sums` when every row's estimate is ``curve``, in O(n log n_times).
+
+    At time ``t_i`` the controls (``test_time > t_i``) each add ``(curve_i - 1)^2 / G(t_i)``
+    and the cases ``curve_i^2 * case_weight``: per time, the number of controls and the sum
+    of the case weights at or before ``t_i`` (a histogram of the rows over the times).
+    """
+    n = test_time.shape[0]
+    # row k is a case at time i from the first time i with times[i] >= test_time[k] on
+    first_case = np.searchsorted(times, test_time, side="left")
+    n_bins = times.shape[0] + 1
+    cases = np.cumsum(np.bincount(first_case, minlength=n_bins)[:-1])
+    case_sum = np.cumsum(np.bincount(first_case, weights=case_weight, minlength=n_bins)[:-1])
+    return (curve - 1.0) ** 2 * ((n - cases) / prob_cens_t) + curve**2 * case_sum
 
 
 def _brier_sums(
