@@ -7,7 +7,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.sourcecache import LocalSourceFile
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -40,14 +40,7 @@ if _paths[0] != str(SCRIPTS_DIR):
     # variable the user must provide, an `envvars:` case)
     os.environ.update(PYTHONPATH=os.pathsep.join([str(SCRIPTS_DIR), *filter(None, _paths)]))
 from survival_framework.codehash import code_hash  # noqa: E402
-from survival_framework.configcheck import (  # noqa: E402
-    ConfigError,
-    check_config,
-    check_predict_model,
-    check_settings,
-    model_settings,
-    schema_errors,
-)
+from survival_framework.configcheck import ConfigError, check_and_complete  # noqa: E402
 from survival_framework.contract import PREDICT_SUFFIXES  # noqa: E402
 from survival_framework.demo import DEMO_DATASETS  # noqa: E402
 from survival_framework.engine import select_etl_engine  # noqa: E402
@@ -65,14 +58,7 @@ MODEL_NAMES = tuple(REGISTRY)
 def check_configuration():
     """Strict config: unknown keys and model names/params stop the run before any job,
     with one line naming the key, its path and the closest valid one."""
-    schema = yaml.safe_load(SCHEMA.read_text())
-    check_config(config, schema, MODEL_NAMES)
-    for message in schema_errors(config, schema):
-        raise ConfigError(message)
-    validate(config, schema=str(SCHEMA))  # fills in the defaults
-    check_settings(config)
-    config["models"] = model_settings(config.get("models"), REGISTRY)
-    check_predict_model(config)
+    check_and_complete(config, yaml.safe_load(SCHEMA.read_text()), REGISTRY)
 
 
 try:

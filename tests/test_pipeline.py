@@ -131,6 +131,44 @@ def test_config_merges_defaults_file_and_arguments(tmp_path):
         merged_config({"models": {"rsf": {"params": {"n_trees": 3}}}}, {})
     with pytest.raises(FileNotFoundError, match="nope.yaml does not exist"):
         merged_config(tmp_path / "nope.yaml", {})
+    # the checks that need the defaults and the completed models block, as the Snakefile's
+    with pytest.raises(ConfigError, match="predict.model 'rsf' is not an enabled model"):
+        merged_config({"models": {"rsf": {"enabled": False}}, "predict": {"model": "rsf"}}, {})
+    with pytest.raises(ConfigError, match="predict.model 'cox' is not an enabled model"):
+        merged_config({"predict": {"model": "cox"}}, {})
+
+
+def test_defaults_filled_as_snakemake_fills_them():
+    """configcheck.fill_defaults (jsonschema, no Snakemake import) = snakemake's validate."""
+    import copy
+
+    import yaml
+    from snakemake.utils import validate
+
+    from survival_framework.configcheck import fill_defaults
+
+    schema_path = REPO / "config" / "schema.yaml"
+    schema = yaml.safe_load(schema_path.read_text())
+    cases = [
+        yaml.safe_load(path.read_text()) or {}
+        for path in sorted((REPO / "config").rglob("*.yaml"))
+        if path.name != "schema.yaml"
+    ]
+    cases += [{}, {"models": {"rsf": {"params": {"n_estimators": 5}}}}]
+    required = {"path": "x.csv", "duration_col": "t", "event_col": "e"}
+    for case in cases:
+        case["data"] = {**required, **case.get("data", {})}
+        ours, theirs = copy.deepcopy(case), copy.deepcopy(case)
+        fill_defaults(ours, schema)
+        validate(theirs, schema=str(schema_path))
+        assert ours == theirs
+    # the minimal config gets every top-level default, nested ones included
+    minimal = {"data": dict(required)}
+    fill_defaults(minimal, schema)
+    cv_schema = schema["properties"]["cv"]["properties"]
+    assert minimal["cv"]["n_folds"] == cv_schema["n_folds"]["default"]
+    engine = schema["properties"]["execution"]["properties"]["etl_engine"]["default"]
+    assert minimal["execution"]["etl_engine"] == engine
 
 
 def test_argv_puts_targets_first_and_profile_jobs(tmp_path):

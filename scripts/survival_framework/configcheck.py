@@ -19,9 +19,11 @@ from .modelspec import check_params
 
 __all__ = [
     "ConfigError",
+    "check_and_complete",
     "check_config",
     "check_predict_model",
     "check_settings",
+    "fill_defaults",
     "model_settings",
     "schema_errors",
     "unknown_keys",
@@ -223,3 +225,60 @@ def check_predict_model(config: Mapping[str, Any]) -> None:
             f"config: predict.model {wanted!r} is not an enabled model; use 'best' or one of "
             + ", ".join(enabled)
         )
+
+
+def fill_defaults(config: dict, schema: Mapping[str, Any]) -> None:
+    """Fill in the schema's defaults, in place, as ``snakemake.utils.validate`` does.
+
+    The same rule (jsonschema's FAQ validator extended to ``setdefault`` every property
+    with a ``default`` wherever validation descends, so also inside ``additionalProperties``
+    and nested objects), with ``jsonschema`` itself: importing Snakemake here would put its
+    deployment folders on the caller's ``sys.path``.
+
+    Raises
+    ------
+    jsonschema.ValidationError
+        If ``config`` violates the schema (run :func:`schema_errors` first for one line
+        per violation).
+    """
+    import copy
+
+    import jsonschema
+    from jsonschema import validators
+
+    base = jsonschema.Draft202012Validator
+    validate_properties = base.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, subschema):
+        if isinstance(instance, dict):
+            for name, prop in properties.items():
+                if "default" in prop:
+                    instance.setdefault(name, copy.deepcopy(prop["default"]))
+        yield from validate_properties(validator, properties, instance, subschema)
+
+    validators.extend(base, {"properties": set_defaults})(schema).validate(config)
+
+
+def check_and_complete(
+    config: dict, schema: Mapping[str, Any], registry: Mapping[str, Any]
+) -> None:
+    """Every check of a configuration, in order, and its defaults filled in (in place).
+
+    What the Snakefile runs before any job and ``run_pipeline`` before it starts
+    Snakemake: unknown keys (:func:`check_config`), the JSON schema (:func:`schema_errors`),
+    defaults (:func:`fill_defaults`), joint settings (:func:`check_settings`), the
+    ``models`` block against the registry (:func:`model_settings`, which completes it) and
+    ``predict.model`` (:func:`check_predict_model`).
+
+    Raises
+    ------
+    ConfigError
+        The first problem, one line naming the key.
+    """
+    check_config(config, schema, tuple(registry))
+    for message in schema_errors(config, schema):
+        raise ConfigError(message)
+    fill_defaults(config, schema)
+    check_settings(config)
+    config["models"] = model_settings(config.get("models"), registry)
+    check_predict_model(config)

@@ -248,9 +248,10 @@ def merged_config(
 ) -> dict[str, Any]:
     """The defaults, then ``config`` (a YAML file or a mapping), then ``overrides``, checked.
 
-    Checked as the Snakefile checks it (unknown keys with the closest valid one, the JSON
-    schema, settings that conflict, model names and parameters); defaults are filled in
-    by the Snakefile's own validation when it runs.
+    Checked by the Snakefile's own function (:func:`.configcheck.check_and_complete`:
+    unknown keys with the closest valid one, the JSON schema, settings that conflict, model
+    names and parameters, ``predict.model``) on a copy; the result is the merged mapping
+    without defaults, which the Snakefile fills in again when it runs.
 
     Raises
     ------
@@ -259,13 +260,7 @@ def merged_config(
     """
     import yaml
 
-    from .configcheck import (
-        ConfigError,
-        check_config,
-        check_settings,
-        model_settings,
-        schema_errors,
-    )
+    from .configcheck import check_and_complete
     from .modelspec import read_registry
 
     merged = _read_yaml(REPO / "config" / "config.yaml")
@@ -274,25 +269,8 @@ def merged_config(
         merged = _deep_merge(merged, given)
     merged = _deep_merge(merged, overrides)
     schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
-    registry = read_registry()
-    check_config(merged, schema, tuple(registry))
-    for message in schema_errors(merged, schema):
-        raise ConfigError(message)
-    filled = _with_defaults(merged, schema)
-    check_settings(filled)
-    model_settings(filled.get("models"), registry)
+    check_and_complete(copy.deepcopy(merged), schema, read_registry())
     return merged
-
-
-def _with_defaults(config: dict, schema: Mapping[str, Any]) -> dict:
-    """A copy of ``config`` with the schema's defaults filled in (for the joint checks)."""
-    out = copy.deepcopy(config)
-    for key, sub in schema.get("properties", {}).items():
-        if key not in out and "default" in sub:
-            out[key] = copy.deepcopy(sub["default"])
-        if isinstance(out.get(key), dict) and sub.get("type") == "object":
-            out[key] = _with_defaults(out[key], sub)
-    return out
 
 
 def resolve_profile(profile: str | os.PathLike | None) -> str | None:
