@@ -387,9 +387,7 @@ def harrell_and_uno(
     ValueError
         As :func:`concordance_index_censored` and :func:`concordance_index_ipcw`.
     """
-    harrell, uno, _, _ = _harrell_and_uno(
-        survival_train, survival_test, estimate, tau, tied_tol
-    )
+    harrell, uno, _, _ = _harrell_and_uno(survival_train, survival_test, estimate, tau, tied_tol)
     return harrell, uno
 
 

@@ -193,9 +193,7 @@ class _SortedCoxData:
         p = self.x.shape[1]
         z = np.empty((d.shape[0], p))
         for j in range(p):
-            z[:, j] = np.cumsum(np.add.reduceat(r * self.x[:, j], self.group_start))[
-                self.has_death
-            ]
+            z[:, j] = np.cumsum(np.add.reduceat(r * self.x[:, j], self.group_start))[self.has_death]
         z /= s0d[:, None]
         dz = d @ z
         h2 = (z * d[:, None]).T @ z

@@ -248,10 +248,21 @@ def merged_config(
 ) -> dict[str, Any]:
     """The defaults, then ``config`` (a YAML file or a mapping), then ``overrides``, checked.
 
+    See :func:`_checked_config`; this is its merged mapping.
+    """
+    return _checked_config(config, overrides)[0]
+
+
+def _checked_config(
+    config: str | os.PathLike | Mapping[str, Any] | None, overrides: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The merged configuration, and a checked copy with the defaults filled in.
+
     Checked by the Snakefile's own function (:func:`.configcheck.check_and_complete`:
     unknown keys with the closest valid one, the JSON schema, settings that conflict, model
-    names and parameters, ``predict.model``) on a copy; the result is the merged mapping
-    without defaults, which the Snakefile fills in again when it runs.
+    names and parameters, ``predict.model``) on a copy. The merged mapping is what the run
+    is given (the Snakefile fills in the defaults again); the completed copy is where a
+    caller reads a setting, defaults included (no default is repeated here).
 
     Raises
     ------
@@ -269,8 +280,9 @@ def merged_config(
         merged = _deep_merge(merged, given)
     merged = _deep_merge(merged, overrides)
     schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
-    check_and_complete(copy.deepcopy(merged), schema, read_registry())
-    return merged
+    completed = copy.deepcopy(merged)
+    check_and_complete(completed, schema, read_registry())
+    return merged, completed
 
 
 def resolve_profile(profile: str | os.PathLike | None) -> str | None:
@@ -457,18 +469,18 @@ def run_pipeline(
         execution["spark_memory"] = spark_memory
     if execution:
         overrides["execution"] = execution
-    cfg = merged_config(config, overrides)
-    ex = cfg.get("execution", {})
+    cfg, completed = _checked_config(config, overrides)
+    profile = resolve_profile(profile)
     plan = plan_execution(
         execution_mode,
         n_jobs,
         input_mb=data.stat().st_size / 1e6,
         spark_master=spark_master,
-        config_master=ex.get("spark_master", "local[*]"),
-        size_threshold_mb=ex.get("size_threshold_mb", 140),
-        profile=resolve_profile(profile),
+        config_master=completed["execution"]["spark_master"],
+        size_threshold_mb=completed["execution"]["size_threshold_mb"],
+        profile=profile,
     )
-    cfg["execution"] = {**ex, "etl_engine": plan.etl_engine}
+    cfg["execution"] = {**cfg.get("execution", {}), "etl_engine": plan.etl_engine}
     if plan.spark_master is not None:
         cfg["execution"]["spark_master"] = plan.spark_master
     print(f"survival-workflow: execution mode {plan.mode} ({plan.reason})", flush=True)
@@ -482,7 +494,7 @@ def run_pipeline(
         workdir=wd,
         configfile=configfile,
         cores=plan.cores,
-        profile=resolve_profile(profile),
+        profile=profile,
         targets=list(targets or ()),
         dry_run=dry_run,
         extra=list(snakemake_args),
