@@ -90,8 +90,9 @@ class TimeOrder:
         Row ``i`` of the sorted outcome is row ``order[i]`` of the caller's.
     event, time : ndarray
         The outcome in that order.
-    group_end, group_size : ndarray of int
-        Last sorted index and size of each tie group (equal times), in decreasing time.
+    group_start, group_end, group_size : ndarray of int
+        First and last sorted index and size of each tie group (equal times), in
+        decreasing time.
     deaths : ndarray of float
         Events per tie group; ``has_death``, ``d`` and ``death_end`` the groups with one.
     """
@@ -141,7 +142,9 @@ class _SortedCoxData:
     place) or in the caller's order with ``order`` applied per chunk (``gather=True``: one
     ``chunk x p`` gathered copy at a time, for arrays that cannot be sorted in place).
     ``outcome``, the :class:`TimeOrder` of ``event`` and ``time`` by ``order``, if the
-    caller has it.
+    caller has it. ``columnwise`` (sorted rows of a few Fortran-ordered columns only):
+    risk-set sums per tie group and the gradient and Hessian a column at a time
+    (:meth:`_gradient_hessian_columnwise`), no chunk loop.
     """
 
     def __init__(
@@ -153,7 +156,11 @@ class _SortedCoxData:
         gather: bool,
         chunk_rows: int = CHUNK_ROWS,
         outcome: TimeOrder | None = None,
+        columnwise: bool = False,
     ):
+        if columnwise and (gather or not x.flags.f_contiguous):
+            raise ValueError("columnwise needs sorted rows of a Fortran-ordered array")
+        self.columnwise = columnwise
         if outcome is None:
             outcome = TimeOrder(event, time, order)
         self.x, self.order, self.gather = x, outcome.order, gather
@@ -171,7 +178,6 @@ class _SortedCoxData:
         self.death_bounds = np.searchsorted(self.death_end, np.r_[starts, n], side="left")
         self.sum_x_events = self._rows_t_dot(self.event.astype(float))
         self._risk_sums_at: tuple[bytes, tuple[np.ndarray, np.ndarray, float]] | None = None
-        self.columnwise = False
 
     def _gradient_hessian_columnwise(
         self, w: np.ndarray, alpha: np.ndarray
@@ -361,16 +367,22 @@ def fit_cox_presorted(
 
     For covariates built in that order (no sort of ``X``); ``outcome`` is shared by every
     fit on the same outcome. With at most :data:`COLUMNWISE_MAX_FEATURES` columns of a
-    Fortran-ordered ``X``, the gradient and Hessian are computed a column at a time
-    (faster; the same values up to the rounding of one matrix product instead of a sum of
-    chunk products).
+    Fortran-ordered ``X`` (the ICI's spline), the risk-set sums are made per tie group and
+    the gradient and Hessian a column at a time: faster, and the same coefficients up to
+    the rounding of those sums (~1e-14 relative).
     """
     X = np.asarray(X, dtype=float)
+    columnwise = X.shape[1] <= COLUMNWISE_MAX_FEATURES and X.flags.f_contiguous
     data = _SortedCoxData(
-        X, outcome.event, outcome.time, outcome.order, False, chunk_rows, outcome=outcome
+        X,
+        outcome.event,
+        outcome.time,
+        outcome.order,
+        False,
+        chunk_rows,
+        outcome=outcome,
+        columnwise=columnwise,
     )
-    # a few columns (the ICI's spline): whole columns at a time, no chunk loop
-    data.columnwise = X.shape[1] <= COLUMNWISE_MAX_FEATURES and X.flags.f_contiguous
     return _newton(data, alpha, n_iter, tol)
 
 
