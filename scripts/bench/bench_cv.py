@@ -151,6 +151,8 @@ def collect_jobs(wd: Path) -> pd.DataFrame:
                 fit_s=rec["fit_seconds"],
                 predict_s=rec["predict_seconds"],
                 score_s=rec["score_seconds"],
+                # the share of the job's wall time spent scoring (issue 11: at most 15 %)
+                score_share=rec["score_seconds"] / float(bench["s"]),
                 **{m: v for m, v in rec["metrics"].items()},
             )
         rows.append(row)
