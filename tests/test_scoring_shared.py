@@ -222,3 +222,22 @@ def test_has_distinct_counts_like_unique():
         x = rng.integers(0, int(rng.integers(1, 6)), int(rng.integers(1, 30))).astype(float)
         for k in range(1, 6):
             assert _has_distinct(x, k) == (np.unique(x).shape[0] >= k)
+
+
+@pytest.mark.parametrize("spread", [1.0, 40.0])  # near calibration; extreme predictions
+def test_ici_fit_from_the_calibrated_start_equals_the_start_at_zero(spread):
+    import warnings
+
+    from survival_framework.calibration import _fit_from_calibrated, rcs_basis, rcs_knots
+
+    event, time = _outcome(3000, 30, 23)
+    rng = np.random.default_rng(24)
+    p = np.clip(1.0 / (1.0 + np.exp(-spread * rng.normal(size=3000))), 1e-10, 1 - 1e-10)
+    outcome = TimeOrder(event, time)
+    cll = np.log(-np.log1p(-p[outcome.order]))
+    X = rcs_basis(cll, rcs_knots(cll, 3))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ours = _fit_from_calibrated(X, outcome)
+    assert not caught  # a failed calibrated start leaves no warning behind
+    np.testing.assert_allclose(ours, fit_cox_presorted(X, outcome), rtol=1e-6, atol=1e-9)

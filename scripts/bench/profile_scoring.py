@@ -86,9 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     inputs = _job(args.job) if args.job else _synthetic(args.n_test)
     y_train, y_test, risk, surv, times, tau, surv_at, meta = inputs
     print(f"{len(y_test)} test / {len(y_train)} train rows, load {os.getloadavg()[0]:.2f}")
-    # the job has loaded these (the first fit or metric that needs them) before scoring
+    # every fit job has loaded scipy.linalg (its fit) before scoring
     import scipy.linalg  # noqa: F401
-    import scipy.special  # noqa: F401
 
     cens = _timed("censoring KM", lambda: M.CensoringDistribution(y_train))
     conc = _timed("Harrell + Uno C", lambda: M._harrell_and_uno(cens, y_test, risk, tau))

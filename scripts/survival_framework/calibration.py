@@ -25,6 +25,7 @@ from .outcome import check_y_survival
 __all__ = [
     "d_calibration",
     "d_calibration_histogram",
+    "chi2_sf",
     "rcs_knots",
     "rcs_basis",
     "calibration_errors",
@@ -115,6 +116,42 @@ def d_calibration_histogram(
     return counts
 
 
+def chi2_sf(x: float, dof: int) -> float:
+    """Upper tail probability of a chi-square distribution with an integer ``dof``.
+
+    The closed forms for integer degrees of freedom (Abramowitz & Stegun 26.4.4-26.4.5):
+    ``exp(-x/2) sum_{j < k/2} (x/2)^j / j!`` for even ``k``, and ``erfc(sqrt(x/2)) +
+    sqrt(2x/pi) exp(-x/2) sum_{j < (k-1)/2} x^j / (3 5 ... (2j+1))`` for odd ``k``: sums of
+    positive terms, equal to ``scipy.stats.chi2.sf`` to ~1e-15 relative (tested), without
+    importing ``scipy.special`` (~0.3 s, in every fit job's scoring).
+    """
+    import math
+
+    x, dof = float(x), int(dof)
+    if dof < 1:
+        raise ValueError(f"dof must be a positive integer, got {dof}")
+    if not x > 0:
+        return 1.0
+    term, total = 1.0, 1.0
+    if dof % 2 == 0:
+        for j in range(1, dof // 2):
+            term *= (x / 2) / j
+            total += term
+        log_tail = -x / 2 + math.log(total)  # exp(-x/2) alone underflows first
+        head = 0.0
+    else:
+        for j in range(1, (dof - 1) // 2):
+            term *= x / (2 * j + 1)
+            total += term
+        log_tail = 0.5 * math.log(2 * x / math.pi) - x / 2 + math.log(total)
+        head = math.erfc(math.sqrt(x / 2))
+        if dof == 1:
+            return head
+    if not math.isfinite(log_tail):  # x so large that the sum overflowed: the tail is 0
+        return head
+    return head + math.exp(log_tail)
+
+
 def d_calibration(
     y_test: np.ndarray, surv_at_time: np.ndarray, n_bins: int = 10
 ) -> tuple[float, float]:
@@ -152,10 +189,6 @@ def d_calibration(
         If ``y_test`` is empty or invalid, or ``surv_at_time`` is not a finite probability
         per row.
     """
-    # scipy.special.chdtrc is what scipy.stats.chi2.sf evaluates (the same values, bit for
-    # bit), without loading scipy.stats (most of a second at start-up)
-    from scipy.special import chdtrc
-
     counts = d_calibration_histogram(y_test, surv_at_time, n_bins)
     n = counts.shape[0]
     total = y_test.shape[0]
@@ -163,7 +196,7 @@ def d_calibration(
         raise ValueError("y_test is empty")
     expected = total / n
     statistic = float(np.sum((counts - expected) ** 2) / expected)
-    return statistic, float(chdtrc(n - 1, statistic))
+    return statistic, chi2_sf(statistic, n - 1)
 
 
 # --------------------------------------------------------------------------------------
@@ -396,7 +429,7 @@ def _calibration_errors(
 ) -> dict[str, float]:
     """:func:`calibration_errors` of checked outcome arrays; ``cache`` keeps what every
     horizon shares (the test rows' :class:`.cox.TimeOrder`, their Kaplan-Meier curve)."""
-    from .cox import TimeOrder, fit_cox_presorted
+    from .cox import TimeOrder
     from .kaplan_meier import kaplan_meier_estimator
 
     s = _check_probabilities(surv_t0, event.shape[0], "surv_t0")
@@ -420,7 +453,7 @@ def _calibration_errors(
         X = rcs_basis(cll, knots)
     else:  # too few distinct values (or knots) for a spline: linear in cll
         X = np.asfortranarray(cll[:, None])
-    beta = fit_cox_presorted(X, outcome)
+    beta = _fit_from_calibrated(X, outcome)
     lp = X @ beta
     del X
     h0 = outcome.cumulative_hazard_at(lp, t0)
@@ -431,6 +464,36 @@ def _calibration_errors(
     else:
         obs = np.zeros_like(p)
     return _errors(obs, p)
+
+
+def _fit_from_calibrated(X: np.ndarray, outcome) -> np.ndarray:
+    """The ICI's Cox fit, started at "perfectly calibrated" (``lp = cll``, the predicted
+    cumulative hazard at the horizon: coefficient 1 on the linear column, 0 on the spline).
+
+    Near calibration this takes about half the Newton steps of scikit-survival's start at 0
+    (9 instead of 18 for the three horizons of a 10M-row fold job). The result is kept only
+    if that run was clean: any floating-point overflow, division by zero or invalid value,
+    singular Hessian or warning (extreme predictions can make the Hessian there singular)
+    and the fit is made again from 0, exactly as without this start.
+    """
+    import warnings
+
+    from .cox import fit_cox_presorted
+
+    calibrated = np.zeros(X.shape[1])
+    calibrated[0] = 1.0
+    try:
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            np.errstate(over="raise", divide="raise", invalid="raise"),
+        ):
+            warnings.simplefilter("always")
+            beta = fit_cox_presorted(X, outcome, start=calibrated)
+        if not caught and np.all(np.isfinite(beta)):
+            return beta
+    except (FloatingPointError, np.linalg.LinAlgError, ValueError):
+        pass
+    return fit_cox_presorted(X, outcome)
 
 
 def ici(y_test: np.ndarray, surv_t0: np.ndarray, t0: float, n_knots: int = 3) -> float:
