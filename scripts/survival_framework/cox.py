@@ -189,21 +189,34 @@ class _SortedCoxData:
         repeat; the same sums up to rounding, ~1e-14 relative); ``X' diag(r c) X`` is one
         matrix product. Temporaries: an n-vector per column, ``n_death_groups x p``.
         """
-        r, s0, _ = self.risk_sums(w)
+        r, rc, s0d = self._risk_weights(w)
         d = self.d
-        s0d = s0[self.has_death]
-        per_group = np.zeros(len(self.group_end))
-        per_group[self.has_death] = d / s0d
-        c = np.repeat(np.cumsum(per_group[::-1])[::-1], self.group_size)
-        rc = np.multiply(r, c, out=c)
         p = self.x.shape[1]
         z = np.empty((d.shape[0], p))
         for j in range(p):
             z[:, j] = np.cumsum(np.add.reduceat(r * self.x[:, j], self.group_start))[self.has_death]
         z /= s0d[:, None]
-        dz = d @ z
-        h2 = (z * d[:, None]).T @ z
         h1 = self.x.T @ (self.x * rc[:, None])
+        return self._gradient_and_hessian(w, alpha, d @ z, h1, (z * d[:, None]).T @ z)
+
+    def _risk_weights(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``r = exp(x'w - shift)``, ``r_j c_j`` and ``S0`` at the death groups.
+
+        ``sum_g d_g S2_g / S0_g = X' diag(r_j c_j) X`` with ``c_j`` the sum over the groups
+        at or before time ``t_j`` (index >= j's group in decreasing order) of ``d_g / S0_g``.
+        """
+        r, s0, _ = self.risk_sums(w)
+        s0d = s0[self.has_death]
+        per_group = np.zeros(len(self.group_end))
+        per_group[self.has_death] = self.d / s0d
+        c = np.repeat(np.cumsum(per_group[::-1])[::-1], self.group_size)
+        return r, np.multiply(r, c, out=c), s0d
+
+    def _gradient_and_hessian(
+        self, w: np.ndarray, alpha: np.ndarray, dz: np.ndarray, h1: np.ndarray, h2: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The gradient and Hessian of :meth:`loss` from ``sum_g d_g S1_g / S0_g`` (``dz``),
+        ``X' diag(r c) X`` (``h1``) and ``sum_g d_g z_g z_g'`` (``h2``)."""
         grad = -(self.sum_x_events - dz) / self.n + alpha * w / self.n
         hess = (h1 - h2) / self.n
         hess[np.diag_indices_from(hess)] += alpha / self.n
@@ -264,15 +277,8 @@ class _SortedCoxData:
         """
         if self.columnwise:
             return self._gradient_hessian_columnwise(w, alpha)
-        r, s0, _ = self.risk_sums(w)
+        r, rc, s0d = self._risk_weights(w)
         d = self.d
-        s0d = s0[self.has_death]
-        # sum_g d_g S2_g / S0_g = X' diag(r_j c_j) X with c_j = sum over groups at or before
-        # time t_j (index >= j's group in decreasing order) of d_g / S0_g
-        per_group = np.zeros(len(self.group_end))
-        per_group[self.has_death] = d / s0d
-        c = np.repeat(np.cumsum(per_group[::-1])[::-1], self.group_size)
-        rc = np.multiply(r, c, out=c)
         p = self.x.shape[1]
         carry = np.zeros(p)  # S1 of every row before the chunk
         dz = np.zeros(p)
@@ -291,10 +297,7 @@ class _SortedCoxData:
                 dz += d[g0:g1] @ z
                 h2 += (z * d[g0:g1, None]).T @ z
             h1 += xc.T @ (xc * rc[a:b, None])
-        grad = -(self.sum_x_events - dz) / self.n + alpha * w / self.n
-        hess = (h1 - h2) / self.n
-        hess[np.diag_indices_from(hess)] += alpha / self.n
-        return grad, hess
+        return self._gradient_and_hessian(w, alpha, dz, h1, h2)
 
 
 def fit_cox_breslow(
