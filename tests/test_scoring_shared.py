@@ -188,13 +188,7 @@ def test_one_curve_brier_score_equals_the_row_by_row_sums(n_times):
     rows = np.tile(curve, (700, 1))
     assert TD._same_rows(rows) and TD._same_rows(np.broadcast_to(curve, rows.shape))
     assert not TD._same_rows(rows + np.r_[0.0, 1e-12, np.zeros(698)][:, None])
-    cens = CensoringDistribution(y)
-    # as brier_score: a censoring probability of 0 weighs nothing (1 / inf)
-    g_t = cens.predict_proba(times)
-    g_t[g_t == 0] = np.inf
-    g_y = cens.predict_proba(time)
-    g_y[g_y == 0] = np.inf
-    case_weight = np.where(event, 1.0 / g_y, 0.0)
+    case_weight, g_t = TD._brier_weights(CensoringDistribution(y), event, time, times)
     general = TD._brier_sums(rows, time, times, case_weight, 1.0 / g_t)
     one = TD._brier_sums_one_curve(curve, time, times, case_weight, g_t)
     np.testing.assert_allclose(one, general, rtol=1e-12)

@@ -76,18 +76,24 @@ def brier_score(
             )
         estimate = estimate.reshape(-1, 1)
     cens = censoring_distribution(survival_train)
-    prob_cens_t = cens.predict_proba(times)
-    prob_cens_t[prob_cens_t == 0] = np.inf
-    prob_cens_y = cens.predict_proba(test_time)
-    prob_cens_y[prob_cens_y == 0] = np.inf
-    # weight of a row's squared error: 1 / G(y) as a case (0 when censored), 1 / G(t) as a
-    # control
-    case_weight = np.where(test_event, 1.0 / prob_cens_y, 0.0)
+    case_weight, prob_cens_t = _brier_weights(cens, test_event, test_time, times)
     if _same_rows(estimate):  # one curve for every row (a Kaplan-Meier reference)
         scores = _brier_sums_one_curve(estimate[0], test_time, times, case_weight, prob_cens_t)
     else:
         scores = _brier_sums(estimate, test_time, times, case_weight, 1.0 / prob_cens_t)
     return times, scores / estimate.shape[0]
+
+
+def _brier_weights(
+    cens: CensoringDistribution, test_event: np.ndarray, test_time: np.ndarray, times: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's weight as a case, ``1 / G(y)`` (0 when censored), and ``G`` at ``times``
+    (a control's weight is ``1 / G(t)``); a ``G`` of 0 weighs nothing (``1 / inf``)."""
+    prob_cens_t = cens.predict_proba(times)
+    prob_cens_t[prob_cens_t == 0] = np.inf
+    prob_cens_y = cens.predict_proba(test_time)
+    prob_cens_y[prob_cens_y == 0] = np.inf
+    return np.where(test_event, 1.0 / prob_cens_y, 0.0), prob_cens_t
 
 
 def _same_rows(estimate: np.ndarray) -> bool:
