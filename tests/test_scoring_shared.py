@@ -108,6 +108,64 @@ def test_concordance_time_order_is_sorted_events_first(n_times):
     assert sorted(by_risk.tolist()) == list(range(300))
 
 
+@pytest.mark.parametrize("n", [1, 2, 70_000])  # 70,000: _search_left's table path
+@pytest.mark.parametrize("n_times", [1, 6, None])
+def test_packed_time_order_equals_a_lexsort(n, n_times):
+    event, time = _outcome(n, n_times, 8)
+    time[: n // 10] = -0.0 if n_times is None else time[: n // 10]  # -0.0 ties with 0.0
+    time[n // 10 : n // 5] = 0.0 if n_times is None else time[n // 10 : n // 5]
+    order, group, new_time, event_sorted = C._time_order(event, time)
+    expected = np.lexsort((np.arange(n), ~event, time + 0.0))  # ties: by row
+    np.testing.assert_array_equal(order, expected)
+    t = time[expected] + 0.0
+    np.testing.assert_array_equal(new_time, np.r_[True, t[1:] != t[:-1]])
+    np.testing.assert_array_equal(group, np.cumsum(new_time) - 1)
+    np.testing.assert_array_equal(event_sorted, event[expected])
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("tol", [0.0, 1e-8, 0.3])
+def test_tie_bounds_equal_searchsorted(seed, tol):
+    rng = np.random.default_rng(seed)
+    s = np.sort(np.round(rng.normal(size=int(rng.integers(1, 400))), int(rng.integers(0, 3))))
+    s[rng.random(s.shape[0]) < 0.1] += 1e-9  # within 1e-8 of a neighbour, not equal
+    s.sort()
+    below, up_to = C._tie_bounds(s, tol)
+    np.testing.assert_array_equal(below, np.searchsorted(s, s - tol, side="left"))
+    np.testing.assert_array_equal(up_to, np.searchsorted(s, s + tol, side="right"))
+
+
+def test_censoring_lookups_are_recalled_for_the_same_times_only():
+    event, time = _outcome(5_000, 40, 9)
+    cens = CensoringDistribution(Surv.from_arrays(event, time))
+    test_event, test_time = _outcome(100_000, 30, 10)  # above _MEMO_MIN_ROWS
+    first = cens.predict_proba(test_time)
+    expected = first.copy()
+    first[:] = -1.0  # the caller may change what it got: the memo keeps its own copy
+    np.testing.assert_array_equal(cens.predict_proba(test_time.copy()), expected)
+    other = test_time[::-1].copy()
+    np.testing.assert_array_equal(cens.predict_proba(other), expected[::-1])
+    # the IPC weights from a recalled lookup equal those computed at the events only
+    y = Surv.from_arrays(test_event, other)
+    fresh = CensoringDistribution(Surv.from_arrays(event, time)).predict_ipcw(y)
+    np.testing.assert_array_equal(cens.predict_ipcw(y), fresh)
+
+
+@pytest.mark.parametrize("measures", [("ici",), ("e90", "ici"), ("emax",)])
+def test_calibration_measures_asked_for_equal_the_full_set(measures):
+    event, time = _outcome(2_000, 25, 11)
+    rng = np.random.default_rng(11)
+    surv = {8.0: rng.uniform(0.2, 0.95, 2_000), 15.0: rng.uniform(0.1, 0.9, 2_000)}
+    y = Surv.from_arrays(event, time)
+    full = calibration_errors_at(y, surv)
+    some = calibration_errors_at(y, surv, measures=measures)
+    for t0 in surv:
+        assert list(some[t0]) == list(measures)
+        assert some[t0] == {name: full[t0][name] for name in measures}
+    with pytest.raises(ValueError, match="unknown calibration measures"):
+        calibration_errors_at(y, surv, measures=("ici", "e95"))
+
+
 @pytest.mark.parametrize("n_times", [5, 30, None])
 def test_breslow_at_a_horizon_equals_the_baseline_step_function(n_times):
     event, time = _outcome(400, n_times, 7)

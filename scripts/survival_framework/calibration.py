@@ -16,7 +16,7 @@ Newton solver of :mod:`.cox`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -28,6 +28,7 @@ __all__ = [
     "chi2_sf",
     "rcs_knots",
     "rcs_basis",
+    "CALIBRATION_ERRORS",
     "calibration_errors",
     "calibration_errors_at",
     "ici",
@@ -301,15 +302,27 @@ def _step_at(step_times: np.ndarray, values: np.ndarray, t: float, before: float
     return before if i < 0 else float(values[i])
 
 
-def _errors(obs: np.ndarray | float, p: np.ndarray) -> dict[str, float]:
+CALIBRATION_ERRORS: tuple[str, ...] = ("ici", "e50", "e90", "emax")
+"""The summaries of the absolute calibration errors :func:`calibration_errors` returns."""
+
+
+def _errors(
+    obs: np.ndarray | float, p: np.ndarray, measures: Sequence[str] = CALIBRATION_ERRORS
+) -> dict[str, float]:
+    """The ``measures`` of ``|obs - p|`` (only those asked for are computed: the
+    quantiles take a selection pass over the rows each)."""
     err = np.abs(obs - p)
-    e50, e90 = np.quantile(err, [0.5, 0.9])
-    return {
-        "ici": float(np.mean(err)),
-        "e50": float(e50),
-        "e90": float(e90),
-        "emax": float(err.max()),
-    }
+    quantiles = {"e50": 0.5, "e90": 0.9}
+    asked = [name for name in quantiles if name in measures]
+    out = {}
+    if asked:
+        values = np.quantile(err, [quantiles[q] for q in asked])
+        out = dict(zip(asked, values, strict=True))
+    if "ici" in measures:
+        out["ici"] = np.mean(err)
+    if "emax" in measures:
+        out["emax"] = err.max()
+    return {name: float(out[name]) for name in measures}
 
 
 def calibration_errors(
@@ -370,6 +383,7 @@ def calibration_errors_at(
     surv_at: Mapping[float, np.ndarray],
     n_knots: int = 3,
     order: np.ndarray | None = None,
+    measures: Sequence[str] = CALIBRATION_ERRORS,
 ) -> dict[float, dict[str, float]]:
     """:func:`calibration_errors` at several horizons of the same test rows.
 
@@ -389,12 +403,18 @@ def calibration_errors_at(
     order : ndarray of int, optional
         The test rows by decreasing time (any order within equal times), if the caller
         has it; otherwise one stable sort.
+    measures : sequence of str
+        The summaries wanted, among :data:`CALIBRATION_ERRORS` (all by default).
 
     Returns
     -------
     dict
-        Horizon (float) -> ``{"ici": ..., "e50": ..., "e90": ..., "emax": ...}``.
+        Horizon (float) -> ``{"ici": ..., "e50": ..., "e90": ..., "emax": ...}`` (the
+        ``measures``, in that order).
     """
+    unknown = sorted(set(measures) - set(CALIBRATION_ERRORS))
+    if unknown:
+        raise ValueError(f"unknown calibration measures {unknown}; known: {CALIBRATION_ERRORS}")
     event, time = check_y_survival(y_test, allow_all_censored=True)
     time = np.asarray(time, dtype=float)
     if not event.any():
@@ -405,7 +425,7 @@ def calibration_errors_at(
     cache = {} if order is None else {"order": order}
     out = {}
     for t0, surv_t0 in surv_at.items():
-        out[float(t0)] = _calibration_errors(event, time, surv_t0, t0, n_knots, cache)
+        out[float(t0)] = _calibration_errors(event, time, surv_t0, t0, n_knots, cache, measures)
     return out
 
 
@@ -426,6 +446,7 @@ def _calibration_errors(
     t0: float,
     n_knots: int,
     cache: dict,
+    measures: Sequence[str] = CALIBRATION_ERRORS,
 ) -> dict[str, float]:
     """:func:`calibration_errors` of checked outcome arrays; ``cache`` keeps what every
     horizon shares (the test rows' :class:`.cox.TimeOrder`, their Kaplan-Meier curve)."""
@@ -442,7 +463,7 @@ def _calibration_errors(
         if "km" not in cache:
             cache["km"] = kaplan_meier_estimator(event, time)
         km_times, km = cache["km"]
-        return _errors(1.0 - _step_at(km_times, km, t0, 1.0), p)
+        return _errors(1.0 - _step_at(km_times, km, t0, 1.0), p, measures)
     if "time_order" not in cache:
         cache["time_order"] = TimeOrder(event, time, cache.get("order"))
     outcome = cache["time_order"]
@@ -463,7 +484,7 @@ def _calibration_errors(
         obs = -np.expm1(-np.exp(lp, out=lp))
     else:
         obs = np.zeros_like(p)
-    return _errors(obs, p)
+    return _errors(obs, p, measures)
 
 
 def _fit_from_calibrated(X: np.ndarray, outcome) -> np.ndarray:
@@ -504,4 +525,5 @@ def ici(y_test: np.ndarray, surv_t0: np.ndarray, t0: float, n_knots: int = 3) ->
     complementary log-log (Austin, Harrell & van Klaveren 2020); see
     :func:`calibration_errors` for the definition and the degenerate cases.
     """
-    return calibration_errors(y_test, surv_t0, t0, n_knots)["ici"]
+    errors = calibration_errors_at(y_test, {t0: surv_t0}, n_knots, measures=("ici",))
+    return errors[float(t0)]["ici"]

@@ -105,6 +105,28 @@ class SurvivalFunction:
             If a time lies beyond the last observed time and the estimate there is positive.
         """
         time = np.asarray(time)
+        recalled = self._recall(time)
+        if recalled is not None:
+            return recalled.copy()
+        out = self._predict_proba(time)
+        if time.ndim == 1 and time.shape[0] >= _MEMO_MIN_ROWS:
+            self._memo = (time.copy(), out.copy())
+        return out
+
+    def _recall(self, time: np.ndarray) -> np.ndarray | None:
+        """The last large lookup's estimate if it was of these same times (else None).
+
+        A job's metrics look ``G`` up at the same test times for the Brier score, the
+        reference Brier score and the AUC; comparing the times costs a fraction of a
+        lookup.
+        """
+        memo = getattr(self, "_memo", None)
+        if memo is None or memo[0].shape != time.shape or memo[0].dtype != time.dtype:
+            return None
+        return memo[1] if np.array_equal(memo[0], time) else None
+
+    def _predict_proba(self, time: np.ndarray) -> np.ndarray:
+        """:meth:`predict_proba` without the memo."""
         extends = time > self.unique_time_[-1]
         if self.prob_[-1] > 0 and extends.any():
             raise ValueError(
@@ -164,7 +186,8 @@ class CensoringDistribution(SurvivalFunction):
             If ``G`` is zero at an event time.
         """
         event, time = check_y_survival(y)
-        ghat = self.predict_proba(time[event])
+        recalled = self._recall(time)  # G at all these times, if just looked up
+        ghat = recalled[event] if recalled is not None else self.predict_proba(time[event])
         if (ghat == 0.0).any():
             raise ValueError("censoring survival function is zero at one or more time points")
         weights = np.zeros(time.shape[0])
@@ -183,6 +206,10 @@ def censoring_distribution(
     if isinstance(survival_train, CensoringDistribution):
         return survival_train
     return CensoringDistribution(survival_train)
+
+
+_MEMO_MIN_ROWS = 1 << 16
+"""Lookups of at least this many times are remembered (one, the last) for a repeat."""
 
 
 def _search_left(sorted_values: np.ndarray, x: np.ndarray, max_fixups: int = 4) -> np.ndarray:
