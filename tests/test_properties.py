@@ -154,8 +154,12 @@ def test_preprocessing_never_sees_test_rows(clean, data, min_frequency, max_leve
     changed.loc[test_rows, "cat"] = data.draw(st.lists(new_levels, min_size=k, max_size=k))
     changed.loc[test_rows, "time"] = changed.loc[test_rows, "time"] * 1.5
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
-        _etl(clean, Path(a), n_folds, min_frequency, max_levels)
-        _etl(changed, Path(b), n_folds, min_frequency, max_levels)
+        try:
+            _etl(clean, Path(a), n_folds, min_frequency, max_levels)
+            _etl(changed, Path(b), n_folds, min_frequency, max_levels)
+        except ValueError as error:  # no evaluation grid fits these times: refused, not leaked
+            assume("too few events for this number of folds" not in str(error))
+            raise
         fa, fb = Path(a) / "splits/fold_0", Path(b) / "splits/fold_0"
         state_a = json.loads((fa / "preprocessor.json").read_text())
         assert state_a == json.loads((fb / "preprocessor.json").read_text())

@@ -95,6 +95,7 @@ class SurvivalFunction:
         unique_time, prob = kaplan_meier_estimator(event, time)
         self.unique_time_ = np.r_[-np.inf, unique_time]
         self.prob_ = np.r_[1.0, prob]
+        self._memo: tuple[np.ndarray, np.ndarray] | None = None
 
     def predict_proba(self, time: np.ndarray) -> np.ndarray:
         """The estimate at ``time`` (0 beyond the last time if the curve reached 0).
@@ -120,7 +121,7 @@ class SurvivalFunction:
         reference Brier score and the AUC; comparing the times costs a fraction of a
         lookup.
         """
-        memo = getattr(self, "_memo", None)
+        memo = self._memo
         if memo is None or memo[0].shape != time.shape or memo[0].dtype != time.dtype:
             return None
         return memo[1] if np.array_equal(memo[0], time) else None
@@ -171,6 +172,7 @@ class CensoringDistribution(SurvivalFunction):
             self.prob_ = np.r_[1.0, prob]
         # the survival estimate of the same outcome comes from the same counts (one sort)
         self._survival = _estimate(*counts)
+        self._memo = None
 
     def survival_estimate(self) -> tuple[np.ndarray, np.ndarray]:
         """The Kaplan-Meier estimate of survival (not censoring) of the same outcome:
