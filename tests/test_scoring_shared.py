@@ -112,8 +112,9 @@ def test_concordance_time_order_is_sorted_events_first(n_times):
 @pytest.mark.parametrize("n_times", [1, 6, None])
 def test_packed_time_order_equals_a_lexsort(n, n_times):
     event, time = _outcome(n, n_times, 8)
-    time[: n // 10] = -0.0 if n_times is None else time[: n // 10]  # -0.0 ties with 0.0
-    time[n // 10 : n // 5] = 0.0 if n_times is None else time[n // 10 : n // 5]
+    if n_times is None:  # -0.0 ties with 0.0
+        time[: n // 10] = -0.0
+        time[n // 10 : n // 5] = 0.0
     order, group, new_time, event_sorted = C._time_order(event, time)
     expected = np.lexsort((np.arange(n), ~event, time + 0.0))  # ties: by row
     np.testing.assert_array_equal(order, expected)

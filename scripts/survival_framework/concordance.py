@@ -268,13 +268,14 @@ def _time_order(
     keys.
     """
     n = time.shape[0]
-    t = np.sort(time + 0.0)  # + 0.0 makes -0.0 equal to 0.0
+    time = time + 0.0  # makes -0.0 equal to 0.0
+    t = np.sort(time)
     new_time = np.r_[True, t[1:] != t[:-1]]
     distinct = t[new_time]
     # n < 2**31 rows (the counting passes' int32): 1 + 31 bits for the group and the event
     # flag, 31 for the row
     bits = max(1, (n - 1).bit_length())
-    group_of_row = _search_left(distinct, time + 0.0).astype(np.uint64)
+    group_of_row = _search_left(distinct, time).astype(np.uint64)
     key = (group_of_row << np.uint64(1)) | (~event).astype(np.uint64)
     key <<= np.uint64(bits)
     key |= np.arange(n, dtype=np.uint64)
