@@ -43,7 +43,7 @@ from survival_framework.codehash import code_hash  # noqa: E402
 from survival_framework.configcheck import ConfigError, check_and_complete  # noqa: E402
 from survival_framework.contract import PREDICT_SUFFIXES  # noqa: E402
 from survival_framework.demo import DEMO_DATASETS  # noqa: E402
-from survival_framework.engine import select_etl_engine  # noqa: E402
+from survival_framework.engine import select_etl_engine, select_job_worker  # noqa: E402
 from survival_framework.integrity import find_broken, input_changed, mark_broken  # noqa: E402
 from survival_framework.modelspec import read_registry  # noqa: E402
 from survival_framework.resources import request_mb  # noqa: E402
@@ -126,6 +126,51 @@ ETL_ENGINE, ETL_REASON = select_etl_engine(
 (logger.warning if "falling back" in ETL_REASON else logger.info)(
     f"ETL engine: {ETL_ENGINE} ({ETL_REASON})"
 )
+
+
+def jobs_run_here():
+    """None when this Snakemake process runs the jobs itself, as its children on this
+    machine with its own Python; else why not."""
+    if not sys.platform.startswith("linux"):
+        return f"jobs run fresh on {sys.platform} (the worker needs Linux)"
+    if not workflow.local_exec or workflow.remote_exec:
+        return "jobs run on a cluster executor"
+    if workflow.deployment_settings.deployment_method:
+        return "jobs run in conda environments or containers"
+    return None
+
+
+# Job worker (survival_framework.worker): on small inputs, local jobs fork from one process
+# that imported the libraries once instead of each starting a fresh interpreter. Decided
+# here from execution.job_worker and the input size; started by `onstart` (below), stopped
+# by `onsuccess`/`onerror`.
+WARM_JOBS, WARM_REASON = select_job_worker(
+    config["execution"]["job_worker"], data_size_mb(), jobs_run_here()
+)
+(logger.warning if "but" in WARM_REASON else logger.info)(
+    f"Job worker: {'warm' if WARM_JOBS else 'fresh processes'} ({WARM_REASON})"
+)
+
+
+def start_job_worker(snakemake_log):
+    """Start the run's job worker; its log beside Snakemake's (.snakemake/log/)."""
+    if not WARM_JOBS or workflow.touch:
+        return
+    from survival_framework.worker import start_worker
+
+    if isinstance(snakemake_log, (list, tuple)):  # Snakemake 9: the list of its log files
+        snakemake_log = snakemake_log[0] if snakemake_log else None
+    log = Path(snakemake_log or ".snakemake/log/snakemake.log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    if start_worker(log.with_name(log.name.removesuffix(".snakemake.log") + ".worker.log")) is None:
+        logger.warning("the job worker did not start: jobs run in fresh processes")
+
+
+def stop_job_worker():
+    if WARM_JOBS:
+        from survival_framework.worker import stop_worker
+
+        stop_worker()
 
 
 def mem_mb_spark(wildcards, attempt):
@@ -298,38 +343,53 @@ def retire_stale_summaries():
             )
 
 
+def on_start(log):
+    start_job_worker(log)
+
+
 def on_success():
+    stop_job_worker()
     report_cv_failures(fail_if_none_ok=True)
 
 
 def on_error():
+    stop_job_worker()
     report_cv_failures(fail_if_none_ok=False)
     retire_stale_summaries()
 
 
 def chain_hooks_of_the_main_workflow():
-    """As a module (docs/module.md), this workflow's `onsuccess:`/`onerror:` below are ignored:
-    Snakemake runs only the main Snakefile's handlers. A run where every fit failed would
-    then end with exit status 0 and no summary. So a module adds its hooks to the main
+    """As a module (docs/module.md), this workflow's `onstart:`/`onsuccess:`/`onerror:` below
+    are ignored: Snakemake runs only the main Snakefile's handlers. A run where every fit
+    failed would then end with exit status 0 and no summary (and no job worker would start). So a module adds its hooks to the main
     workflow's handlers (after those defined so far; a handler the main Snakefile defines
     after its `use rule` statement replaces them). Once, however many `use rule` statements
     read this file."""
     if workflow.modifier.is_main_snakefile():
         return
-    for name, ours in (("_onsuccess", on_success), ("_onerror", on_error)):
+    hooks = (("_onstart", on_start), ("_onsuccess", on_success), ("_onerror", on_error))
+    for name, ours in hooks:
         theirs = getattr(workflow, name)
         if getattr(theirs, "survival_workflow", False):
             continue
 
-        def handler(log, theirs=theirs, ours=ours):
-            theirs(log)
-            ours()
+        def handler(log, theirs=theirs, ours=ours, name=name):
+            if name == "_onstart":  # ours first: the worker must listen before any job runs
+                ours(log)
+                theirs(log)
+            else:
+                theirs(log)
+                ours()
 
         handler.survival_workflow = True
         setattr(workflow, name, handler)
 
 
 chain_hooks_of_the_main_workflow()
+
+
+onstart:
+    on_start(log)
 
 
 onsuccess:

@@ -184,6 +184,7 @@ rule plot_benchmarks:
         "../envs/survival.yaml"
     params:
         benchmark_dir="benchmarks",
+        log_dir="logs",
         code=code_version("plot_benchmarks.py"),
     script:
         "../scripts/plot_benchmarks.py"

@@ -4,6 +4,10 @@ Failed fits are counted, never ranked; a run without any successful fit still wr
 files (the end-of-run hook in rules/common.smk prints the failures and fails that run).
 """
 
+from survival_framework.worker import hand_over
+
+hand_over(globals())  # run in the run's warm job worker, if any (survival_framework.worker)
+
 from survival_framework.aggregate import compare, failure_summary, leaderboard, metrics_long
 from survival_framework.io import read_json, write_csv
 from survival_framework.job import rule_job

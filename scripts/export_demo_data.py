@@ -1,5 +1,9 @@
 """Export a real survival dataset bundled with scikit-survival as the demo input (offline)."""
 
+from survival_framework.worker import hand_over
+
+hand_over(globals())  # run in the run's warm job worker, if any (survival_framework.worker)
+
 from survival_framework.demo import export_demo
 from survival_framework.job import rule_job
 

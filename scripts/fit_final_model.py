@@ -1,5 +1,9 @@
 """Refit a model (or the leaderboard's best) on all rows; save it as one joblib artifact."""
 
+from survival_framework.worker import hand_over
+
+hand_over(globals())  # run in the run's warm job worker, if any (survival_framework.worker)
+
 import joblib
 
 from survival_framework.final import best_model, fit_final_model

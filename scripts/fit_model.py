@@ -1,6 +1,10 @@
 """Fit one model on one resample (fold k of CV repeat r: ``{fold}`` = r * n_folds + k);
 write metrics.json and predictions.parquet."""
 
+from survival_framework.worker import hand_over
+
+hand_over(globals())  # run in the run's warm job worker, if any (survival_framework.worker)
+
 import numpy as np
 
 from survival_framework.arrow import to_numpy

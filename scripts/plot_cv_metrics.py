@@ -1,5 +1,9 @@
 """Box/strip plot of the per-fold metrics of every model."""
 
+from survival_framework.worker import hand_over
+
+hand_over(globals())  # run in the run's warm job worker, if any (survival_framework.worker)
+
 from survival_framework.io import read_table
 from survival_framework.job import rule_job
 from survival_framework.report import plot_cv_metrics

@@ -5,6 +5,10 @@ each with its own training rows as the IPCW reference; calibration pools the out
 predictions of repeat 0 only, where every row is predicted exactly once.
 """
 
+from survival_framework.worker import hand_over
+
+hand_over(globals())  # run in the run's warm job worker, if any (survival_framework.worker)
+
 from pathlib import Path
 
 import numpy as np

@@ -4,6 +4,10 @@ Prediction times beyond the training data are scored, with one warning line in t
 on the console and a record in the output (survival_framework.predict, module docstring).
 """
 
+from survival_framework.worker import hand_over
+
+hand_over(globals())  # run in the run's warm job worker, if any (survival_framework.worker)
+
 import sys
 
 from survival_framework.job import rule_job

@@ -1,6 +1,10 @@
 """Render the leaderboard: the full table (rounded CSV, styled HTML) and the landing page's
 summary of its main columns."""
 
+from survival_framework.worker import hand_over
+
+hand_over(globals())  # run in the run's warm job worker, if any (survival_framework.worker)
+
 from survival_framework.io import atomic_path, read_table
 from survival_framework.job import rule_job
 from survival_framework.report import leaderboard_summary, rounded_table, write_html_table

@@ -1,5 +1,9 @@
 """Render a result CSV (leaderboard, PH tests) as a rounded CSV and a styled HTML table."""
 
+from survival_framework.worker import hand_over
+
+hand_over(globals())  # run in the run's warm job worker, if any (survival_framework.worker)
+
 from survival_framework.io import atomic_path, read_table
 from survival_framework.job import rule_job
 from survival_framework.report import rounded_table, write_html_table

@@ -1,5 +1,9 @@
 """Assign stratified folds, derive the time grid, fit preprocessing per fold (pandas ETL)."""
 
+from survival_framework.worker import hand_over
+
+hand_over(globals())  # run in the run's warm job worker, if any (survival_framework.worker)
+
 from survival_framework.etl import etl_arguments, run_pandas_etl
 from survival_framework.job import rule_job
 from survival_framework.provenance import folds_sha256

@@ -6,6 +6,10 @@ columns, a fallback penalizer and a failure (with its reason) are written to the
 log and one console line; a failed test gets a placeholder plot showing the reason.
 """
 
+from survival_framework.worker import hand_over
+
+hand_over(globals())  # run in the run's warm job worker, if any (survival_framework.worker)
+
 import sys
 
 from survival_framework.io import read_json, read_table, write_csv

@@ -10,6 +10,10 @@ not the table; a sample (``run_type: sample``) is chosen from the event column b
 row is written. CSV and pickle inputs are read whole.
 """
 
+from survival_framework.worker import hand_over
+
+hand_over(globals())  # run in the run's warm job worker, if any (survival_framework.worker)
+
 import sys
 
 from survival_framework.io import write_json

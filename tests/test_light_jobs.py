@@ -353,9 +353,10 @@ atexit.register(_dump)
 
 @pytest.mark.integration
 def test_fit_jobs_load_only_their_models_libraries(test_workflow_run, tmp_path):
-    """Real ``fit_model`` jobs, run by Snakemake: each loads its own model's library and no
-    other heavy one (a coxph, weibull_aft or km job: no scikit-learn, pandas or XGBoost),
-    and a forced rerun writes the same predictions and metrics."""
+    """Real ``fit_model`` jobs, run by Snakemake in fresh processes: each loads its own
+    model's library and no other heavy one (a coxph, weibull_aft or km job: no
+    scikit-learn, pandas or XGBoost), and the forced rerun writes the same predictions and
+    metrics as the test run's jobs, which ran in the warm job worker."""
     wd = tmp_path / "wf"
     shutil.copytree(test_workflow_run, wd, symlinks=True)
     hook, dump = tmp_path / "hook", tmp_path / "modules"
@@ -378,6 +379,9 @@ def test_fit_jobs_load_only_their_models_libraries(test_workflow_run, tmp_path):
             "2",
             "--configfile",
             "config/test/config.yaml",
+            # a fresh process per job (the warm worker's forks hold every library)
+            "--config",
+            'execution={"job_worker": "fresh"}',
             "--forcerun",
             *targets,
             "--",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import copy_workflow, snakemake
+from conftest import copy_workflow, processes_with, snakemake
 from survival_framework.contract import RISK_COL
 from survival_framework.cv import fit_and_evaluate
 from survival_framework.matrix import FoldArrays
@@ -271,6 +272,14 @@ def killed_and_resumed(tmp_path_factory, test_workflow_run) -> dict:
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    # the run's job worker and its forks die with it (PR_SET_PDEATHSIG): none may go on
+    # writing results behind the resumed run
+    worker_logs = sorted((wd / ".snakemake/log").glob("*.worker.log"))
+    address = re.search(r"listening as (\S+)", worker_logs[-1].read_text()).group(1)
+    deadline = time.monotonic() + 10
+    while processes_with(address) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    survivors = processes_with(address)
     at_kill = sorted(wd.glob("results/cv/*/fold_*/metrics.json"))
     assert 4 <= len(at_kill) < n_jobs
     # nothing partial under a final name: every result that exists parses
@@ -293,6 +302,7 @@ def killed_and_resumed(tmp_path_factory, test_workflow_run) -> dict:
         "finished": finished,
         "incomplete": incomplete,
         "locked": locked,
+        "survivors": survivors,
         "n_rerun": next(
             int(ln.split()[1]) for ln in stats.splitlines() if ln.startswith("fit_model")
         ),
@@ -304,6 +314,7 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(killed_and_resumed,
     run = killed_and_resumed
     wd, finished = run["wd"], run["finished"]
     locked = run["locked"]
+    assert not run["survivors"], "processes of the killed run's job worker survived it"
     assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
     # only the jobs that had not finished were scheduled again ...
     n_finished_jobs = sum(k.endswith("metrics.json") for k in finished)

@@ -22,7 +22,9 @@ Steps (``--steps``, default all; ``loop`` and ``workflow`` on each table):
     job's wall time (column ``s`` of ``benchmarks/cv/<model>/fold_<k>.tsv``) minus the
     ``fit_seconds + predict_seconds + score_seconds`` of its ``metrics.json`` (interpreter
     start, imports, reading the fold, writing outputs and provenance, Snakemake's job
-    handling); the median over the run's fit jobs is ``median_job_overhead_s``.
+    handling); the median over the run's fit jobs is ``median_job_overhead_s``. The config's
+    ``execution.job_worker: auto`` applies: these inputs are small, so the jobs run in forks
+    of the warm job worker (``survival_framework.worker``), as a user's run would.
 ``loop``
     What a user would write instead: one fresh Python process (``python bench_small.py _loop``;
     wall time from before the process starts to its exit, so interpreter start and imports

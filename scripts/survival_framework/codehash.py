@@ -19,6 +19,9 @@ from pathlib import Path
 __all__ = ["PACKAGE", "code_hash", "import_closure", "package_imports"]
 
 PACKAGE = "survival_framework"
+RUNS_ONLY = frozenset({f"{PACKAGE}.worker"})
+"""Modules that start a job's process but compute nothing it writes (the warm job worker):
+outside every closure, so editing them reruns nothing."""
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -76,7 +79,7 @@ def _package_imports(path: Path, package_dir: Path) -> frozenset[Path]:
             # `from pkg import mod` imports a module when `mod` is one
             names.update(f"{base}.{alias.name}" for alias in node.names)
     found: set[Path] = set()
-    for name in names:
+    for name in names - RUNS_ONLY:
         parts = name.split(".")
         for depth in range(1, len(parts) + 1):  # parents run first: pkg/__init__.py
             module = _module_path(".".join(parts[:depth]), package_dir)

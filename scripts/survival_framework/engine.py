@@ -1,4 +1,5 @@
-"""Choice of the ETL engine of the split stage: pandas or Spark.
+"""Choices of the execution path: the ETL engine of the split stage (pandas or Spark) and
+whether jobs run in the warm job worker.
 
 Called by ``rules/common.smk`` while Snakemake builds the DAG, so it imports nothing
 heavy: whether pyspark is importable is checked with :func:`importlib.util.find_spec`
@@ -17,6 +18,8 @@ from pathlib import Path
 
 __all__ = [
     "ENGINES",
+    "JOB_WORKERS",
+    "WARM_MAX_MB",
     "MIN_JAVA_MAJOR",
     "SparkUnavailableError",
     "find_java",
@@ -24,6 +27,7 @@ __all__ = [
     "spark_available",
     "is_local_master",
     "select_etl_engine",
+    "select_job_worker",
 ]
 
 ENGINES = ("auto", "pandas", "spark")
@@ -156,3 +160,49 @@ def select_etl_engine(
     if not ok:
         return "pandas", f"{above} but Spark is unavailable: {why}; falling back to pandas"
     return "spark", f"{above}, cluster master {master!r} ({why})"
+
+
+JOB_WORKERS = ("auto", "warm", "fresh")
+WARM_MAX_MB = 5.0
+"""``execution.job_worker: auto`` uses the warm worker for inputs up to this size (MB)."""
+
+
+def select_job_worker(requested: str, input_mb: float, local_why: str | None) -> tuple[bool, str]:
+    """Whether this run's jobs run in the warm job worker (:mod:`survival_framework.worker`).
+
+    ``auto`` uses it for a local run on an input of at most :data:`WARM_MAX_MB`: there a
+    job's start-up and imports take longer than its work (the demo: 0.2-1.4 s per job for
+    2-400 ms of fitting and scoring), and every job's memory is small. Larger inputs run each
+    job in a fresh process, as Snakemake does, so that the ``benchmark:`` records (which then
+    measure the job's own process) hold each job's exact peak memory and CPU time.
+
+    Parameters
+    ----------
+    requested : {"auto", "warm", "fresh"}
+        ``execution.job_worker`` from the config.
+    input_mb : float
+        Size of the input table (``data.path``) in MB.
+    local_why : str or None
+        None when Snakemake runs the jobs itself, as children on this machine (with this
+        Python, on Linux); else why not (a cluster executor, conda or containers...).
+
+    Returns
+    -------
+    warm : bool
+    reason : str
+        One line for the log.
+    """
+    if requested not in JOB_WORKERS:
+        raise ValueError(f"execution.job_worker must be one of {JOB_WORKERS}, got {requested!r}")
+    if requested == "fresh":
+        return False, "execution.job_worker is 'fresh'"
+    if local_why is not None:
+        if requested == "warm":
+            return False, f"execution.job_worker is 'warm' but {local_why}; jobs run fresh"
+        return False, f"auto: {local_why}"
+    if requested == "warm":
+        return True, "execution.job_worker is 'warm'"
+    size = f"input {input_mb:.1f} MB"
+    if input_mb <= WARM_MAX_MB:
+        return True, f"auto: local run, {size} <= {WARM_MAX_MB:g} MB"
+    return False, f"auto: {size} > {WARM_MAX_MB:g} MB (per-job benchmark records stay exact)"

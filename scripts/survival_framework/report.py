@@ -351,14 +351,24 @@ def plot_calibration(cal: pd.DataFrame, path: str | os.PathLike) -> None:
     plt.close(fig)
 
 
-def read_benchmarks(root: str | os.PathLike) -> pd.DataFrame:
+def read_benchmarks(
+    root: str | os.PathLike, log_root: str | os.PathLike | None = None
+) -> pd.DataFrame:
     """Every Snakemake benchmark TSV under ``root``: job (path without suffix), seconds, MB.
+
+    A job that ran in the warm job worker (:mod:`survival_framework.worker`) has a
+    benchmark record of its waiting process, not of the fork that did the work: with
+    ``log_root``, its peak memory is taken from the note at the end of its log
+    (``<log_root>/<job>.log``, the mirrored path), and ``memory_of`` says which it is.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``job, stage, seconds, max_rss_mb`` (mean over repeats), sorted by job.
+        Columns ``job, stage, seconds, max_rss_mb, memory_of`` (``job process`` or
+        ``worker fork``; seconds and memory: mean over repeats), sorted by job.
     """
+    from .jobusage import read_job_usage
+
     root = Path(root)
     rows = []
     for f in sorted(root.rglob("*.tsv")):
@@ -368,10 +378,14 @@ def read_benchmarks(root: str | os.PathLike) -> pd.DataFrame:
             continue
         if "s" not in df or df.empty:
             continue
-        rss = pd.to_numeric(df.get("max_rss", pd.Series([np.nan])), errors="coerce")
+        rss = float(pd.to_numeric(df.get("max_rss", pd.Series([np.nan])), errors="coerce").mean())
         job = f.relative_to(root).with_suffix("").as_posix()
-        rows.append((job, job.split("/")[0], float(df["s"].mean()), float(rss.mean())))
-    return pd.DataFrame(rows, columns=["job", "stage", "seconds", "max_rss_mb"])
+        memory_of = "job process"
+        usage = read_job_usage(Path(log_root) / f"{job}.log") if log_root is not None else None
+        if usage is not None:
+            rss, memory_of = usage["max_rss_mb"], "worker fork"
+        rows.append((job, job.split("/")[0], float(df["s"].mean()), rss, memory_of))
+    return pd.DataFrame(rows, columns=["job", "stage", "seconds", "max_rss_mb", "memory_of"])
 
 
 def plot_benchmarks(bench: pd.DataFrame, path: str | os.PathLike) -> None:
