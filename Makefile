@@ -18,8 +18,8 @@ $(VENV)/.core-installed: requirements.txt constraints.txt pyproject.toml | $(BIN
 	$(PIP) --no-deps -e .              # the package, editable: run_pipeline, survival-workflow
 	touch $@
 
-$(VENV)/.dev-installed: requirements-dev.txt requirements-spark.txt $(VENV)/.core-installed
-	$(PIP) -r requirements-dev.txt -r requirements-spark.txt -c constraints.txt
+$(VENV)/.dev-installed: requirements-dev.txt requirements-spark.txt requirements-dask.txt $(VENV)/.core-installed
+	$(PIP) -r requirements-dev.txt -r requirements-spark.txt -r requirements-dask.txt -c constraints.txt
 	touch $@
 
 venv: $(VENV)/.core-installed        ## core runtime only (no Spark, no test tools)

@@ -115,13 +115,14 @@ def data_size_mb():
 
 # ETL engine of the split stage, decided here, once, from execution.* and the size of
 # data.path (0 MB while it does not exist yet); rules/spark.smk turns it into a ruleorder.
-# `auto` picks Spark only for a cluster master; it falls back to pandas, with one log line
-# saying why, when pyspark or Java is missing.
+# `auto` picks Spark or Dask only for a cluster (a Spark master, a Dask scheduler address);
+# it falls back to pandas, with one log line saying why, when the engine is missing.
 ETL_ENGINE, ETL_REASON = select_etl_engine(
     config["execution"]["etl_engine"],
     data_size_mb(),
     config["execution"]["size_threshold_mb"],
     config["execution"]["spark_master"],
+    config["execution"]["dask_scheduler"],
 )
 (logger.warning if "falling back" in ETL_REASON else logger.info)(
     f"ETL engine: {ETL_ENGINE} ({ETL_REASON})"
@@ -192,6 +193,13 @@ def mem_mb_validate(wildcards, input, attempt):
 
 def mem_mb_split(wildcards, input, attempt):
     return request_mb("split_data", sum(input_size_mb(f) for f in input), attempt)
+
+
+def mem_mb_dask(wildcards, input, threads, attempt):
+    """The pandas split's request plus 1 GB per Dask worker process (one per thread; its
+    interpreter, distributed and one partition's matrices). Provisional: measured at 1M
+    rows only (make bench-etl, 2 workers: 2.9 GB peak for the whole process tree)."""
+    return mem_mb_split(wildcards, input, attempt) + 1000 * threads
 
 
 def mem_mb_fit(wildcards, input, attempt):

@@ -1,16 +1,20 @@
 # Stage 2, Spark variant: the same outputs as split_data (rules/splits.smk), for big inputs.
 # rules/common.smk picks the engine (ETL_ENGINE) from execution.etl_engine and the size of
 # data.path; the ruleorder below lets exactly that rule produce results/splits/*, so
-# `snakemake -n` shows the rule that will really run.
+# `snakemake -n` shows the rule that will really run (the Dask variant: rules/dask.smk).
 
 
 if ETL_ENGINE == "spark":
 
-    ruleorder: split_data_spark > split_data
+    ruleorder: split_data_spark > split_data > split_data_dask
+
+elif ETL_ENGINE == "dask":
+
+    ruleorder: split_data_dask > split_data > split_data_spark
 
 else:
 
-    ruleorder: split_data > split_data_spark
+    ruleorder: split_data > split_data_spark > split_data_dask
 
 
 rule split_data_spark:

@@ -43,7 +43,12 @@ CONDA_ONLY = {"python", "openjdk"}
 # Snakemake's script preamble puts its own package on sys.path: not needed in the env
 PROVIDED_BY_SNAKEMAKE = {"snakemake"}
 # the pip files the runtime env files mirror (requirements-dev.txt: test tools, no env)
-RUNTIME_PIN_FILES = ("requirements.txt", "requirements-spark.txt", "constraints.txt")
+RUNTIME_PIN_FILES = (
+    "requirements.txt",
+    "requirements-spark.txt",
+    "requirements-dask.txt",
+    "constraints.txt",
+)
 
 
 # ---------------------------------------------------------------- pins
@@ -273,6 +278,7 @@ def test_pyproject_dependencies_match_requirements():
     extras = project["optional-dependencies"]
     for extra, filename in {
         "spark": "requirements-spark.txt",
+        "dask": "requirements-dask.txt",
         "dev": "requirements-dev.txt",
     }.items():
         problems += _check_ranges(extras[extra], filename, f"extra {extra!r}")

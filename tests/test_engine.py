@@ -17,6 +17,7 @@ import pytest
 from conftest import REPO, copy_workflow, snakemake
 from survival_framework.engine import (
     SparkUnavailableError,
+    dask_available,
     find_java,
     java_major_version,
     select_etl_engine,
@@ -55,6 +56,22 @@ def run_check(*python_flags: str, env: dict | None = None) -> dict:
     return json.loads(proc.stdout)
 
 
+CHECK_DASK = textwrap.dedent(
+    """
+    import json, sys
+    sys.path.insert(0, sys.argv[1])
+    from survival_framework.engine import dask_available, select_etl_engine
+    out = {"available": dask_available()}
+    out["auto"] = select_etl_engine("auto", 500.0, 100.0, "local[*]", "tcp://127.0.0.1:8786")
+    try:
+        out["dask"] = select_etl_engine("dask", 500.0, 100.0)
+    except Exception as exc:
+        out["dask_error"] = f"{type(exc).__name__}: {exc}"
+    print(json.dumps(out))
+    """
+)
+
+
 def java_ok() -> bool:
     java = find_java()
     return java is not None and (java_major_version(java) or 0) >= 17
@@ -73,7 +90,7 @@ def test_auto_below_threshold_is_pandas():
 
 def test_unknown_engine_is_an_error():
     with pytest.raises(ValueError, match="auto"):
-        select_etl_engine("dask", 1.0, 100)
+        select_etl_engine("polars", 1.0, 100)
 
 
 @pytest.mark.skipif(not java_ok(), reason="needs Java 17+ (tests/cluster/install_java.sh)")
@@ -135,6 +152,36 @@ def test_spark_forced_without_java_raises_in_process(monkeypatch, tmp_path):
         select_etl_engine("spark", 1.0, 100)
 
 
+def test_fallback_when_dask_is_missing():
+    # -S: no site-packages on sys.path, so dask really cannot be imported
+    proc = subprocess.run(
+        [sys.executable, "-S", "-I", "-c", CHECK_DASK, SCRIPTS],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    out = json.loads(proc.stdout)
+    assert out["available"][0] is False and "'dask' is not installed" in out["available"][1]
+    engine, reason = out["auto"]
+    assert engine == "pandas" and "falling back to pandas" in reason
+    assert "requirements-dask.txt" in reason
+    assert out["dask_error"].startswith("DaskUnavailableError: execution.etl_engine is 'dask'")
+    assert "'dask' is not installed" in out["dask_error"]
+
+
+def test_auto_picks_dask_for_a_scheduler_address_only():
+    pytest.importorskip("distributed")
+    assert dask_available()[0]
+    address = "tcp://10.0.0.2:8786"
+    engine, reason = select_etl_engine("auto", 150.0, 100.0, "local[*]", address)
+    assert engine == "dask" and f"Dask scheduler {address!r}" in reason
+    # below the threshold, or a local scheduler: the streaming pandas ETL
+    assert select_etl_engine("auto", 50.0, 100.0, "local[*]", address)[0] == "pandas"
+    engine, reason = select_etl_engine("auto", 150.0, 100.0, "local[*]", "local")
+    assert engine == "pandas" and "so is dask_scheduler 'local'" in reason
+    assert "falling back" not in reason
+    # forced: whatever the size and scheduler
+    assert select_etl_engine("dask", 0.1, 100.0)[0] == "dask"
+
+
 # ------------------------------------------------------------------------------------
 # the decision where the DAG is built (rules/common.smk + ruleorder in rules/spark.smk)
 # ------------------------------------------------------------------------------------
@@ -160,7 +207,8 @@ def dry_run(wd, execution: str, env: dict | None = None, check: bool = True):
 
 
 def jobs_of(proc) -> set[str]:
-    return {rule for rule in ("split_data_spark", "split_data") if f"rule {rule}:" in proc.stdout}
+    rules = ("split_data_spark", "split_data_dask", "split_data")
+    return {rule for rule in rules if f"rule {rule}:" in proc.stdout}
 
 
 def test_dag_small_input_uses_pandas(dag_workdir):
@@ -196,6 +244,22 @@ def test_dag_falls_back_with_one_clear_line_without_java(dag_workdir, tmp_path):
     lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "ETL engine:" in ln]
     assert len(lines) == 1, lines
     assert "falling back to pandas" in lines[0] and "no Java runtime found" in lines[0]
+
+
+def test_dag_dask_engine(dag_workdir):
+    pytest.importorskip("distributed")
+    proc = dry_run(dag_workdir, "{etl_engine: dask}")
+    assert jobs_of(proc) == {"split_data_dask"}
+    overlay = "{etl_engine: auto, size_threshold_mb: 0.001, dask_scheduler: 'tcp://127.0.0.1:1'}"
+    proc = dry_run(dag_workdir, overlay)  # a dry run never connects
+    assert jobs_of(proc) == {"split_data_dask"}
+    assert "ETL engine: dask (auto: input" in proc.stdout + proc.stderr
+
+
+def test_dag_rejects_a_bad_dask_scheduler(dag_workdir):
+    proc = dry_run(dag_workdir, "{etl_engine: dask, dask_scheduler: '127.0.0.1:8786'}", check=False)
+    assert proc.returncode != 0
+    assert "dask_scheduler" in proc.stdout + proc.stderr
 
 
 def test_dag_forced_spark_without_java_is_a_clear_error(dag_workdir, tmp_path):

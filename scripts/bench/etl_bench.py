@@ -98,6 +98,14 @@ def child(args: argparse.Namespace) -> None:
 
         outputs = split_paths(args.out, ETL_ARGS["n_folds"])
         run_pandas_etl(args.clean, args.schema, **outputs, log=log, **ETL_ARGS)
+    elif args.engine == "dask":
+        from survival_framework.dask_etl import dask_client, run_dask_etl
+        from survival_framework.etl import split_paths
+
+        with dask_client("local", 2, args.dask_mem_mb, log) as client:
+            out["session_s"] = time.perf_counter() - t0
+            outputs = split_paths(args.out, ETL_ARGS["n_folds"])
+            run_dask_etl(client, args.clean, args.schema, **outputs, log=log, **ETL_ARGS)
     else:
         from survival_framework.etl import split_paths
         from survival_framework.spark_etl import run_spark_etl
@@ -266,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engines", nargs="+", default=["pandas", "spark"])
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--memory", default="4g")
+    ap.add_argument(
+        "--dask-mem-mb", type=int, default=8192, help="memory of the Dask LocalCluster (2 workers)"
+    )
     ap.add_argument("--data-dir", type=Path, default=Path("resources/synthetic"))
     ap.add_argument("--work", type=Path, default=Path("results/bench/etl_work"))
     ap.add_argument("--out", type=Path, default=Path("results/bench/etl.csv"))
@@ -314,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                 cmd = [sys.executable, __file__, "--child", "--engine", engine]
                 cmd += ["--clean", str(clean), "--schema", str(schema), "--out-dir", str(out)]
                 cmd += ["--master", args.master, "--memory", args.memory]
+                cmd += ["--dask-mem-mb", str(args.dask_mem_mb)]
                 cmd += ["--spark-log", str(work / f"{engine}.spark.log")]
                 print(f"[etl_bench] {n:,} rows, {engine}, run {rep} ...", flush=True)
                 started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -324,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
                     "input_mb": round(source.stat().st_size / 1e6, 2),
                     "clean_mb": round(clean.stat().st_size / 1e6, 2),
                     "engine": engine,
-                    "master": args.master if engine == "spark" else "",
+                    "master": {"spark": args.master, "dask": "LocalCluster(2)"}.get(engine, ""),
                     "cpus": os.cpu_count(),
                     "load1_before": round(os.getloadavg()[0], 2),
                     "wall_s": round(res["wall_s"], 2),
@@ -338,8 +350,8 @@ def main(argv: list[str] | None = None) -> int:
                 these.append(row)
                 if res["status"] == "ok":
                     outs[engine] = out
-            if {"pandas", "spark"} <= set(outs):
-                agree = same_folds(outs["pandas"], outs["spark"])
+            if "pandas" in outs and len(outs) > 1:
+                agree = all(same_folds(outs["pandas"], o) for o in outs.values())
                 print(f"[etl_bench] {n:,} rows: same folds and categorical states: {agree}")
                 for r in these:
                     r["same_folds"] = agree

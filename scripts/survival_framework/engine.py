@@ -1,10 +1,10 @@
-"""Choices of the execution path: the ETL engine of the split stage (pandas or Spark) and
-whether jobs run in the warm job worker.
+"""Choices of the execution path: the ETL engine of the split stage (pandas, Spark or
+Dask) and whether jobs run in the warm job worker.
 
 Called by ``rules/common.smk`` while Snakemake builds the DAG, so it imports nothing
-heavy: whether pyspark is importable is checked with :func:`importlib.util.find_spec`
-(no JVM is started) and Java with one ``java -version`` call, made only when Spark is
-actually being considered.
+heavy: whether pyspark or dask is importable is checked with
+:func:`importlib.util.find_spec` (no JVM, no cluster is started) and Java with one
+``java -version`` call, made only when Spark is actually being considered.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ __all__ = [
     "WARM_MAX_MB",
     "MIN_JAVA_MAJOR",
     "SparkUnavailableError",
+    "DaskUnavailableError",
+    "dask_available",
+    "is_local_scheduler",
     "find_java",
     "java_major_version",
     "spark_available",
@@ -30,13 +33,41 @@ __all__ = [
     "select_job_worker",
 ]
 
-ENGINES = ("auto", "pandas", "spark")
+ENGINES = ("auto", "pandas", "spark", "dask")
 MIN_JAVA_MAJOR = 17
 """pyspark 4.x runs on Java 17 or 21."""
 
 
 class SparkUnavailableError(RuntimeError):
     """``execution.etl_engine: spark`` was requested but pyspark or Java is missing."""
+
+
+class DaskUnavailableError(RuntimeError):
+    """``execution.etl_engine: dask`` was requested but dask.distributed is missing."""
+
+
+def dask_available() -> tuple[bool, str]:
+    """Whether the Dask ETL can run here: ``dask`` and ``distributed`` importable.
+
+    Returns
+    -------
+    ok : bool
+    reason : str
+        What was found, or the missing package and how to install it.
+    """
+    for package in ("dask", "distributed"):
+        if importlib.util.find_spec(package) is None:
+            return False, (
+                f"the package {package!r} is not installed "
+                "(pip install -r requirements-dask.txt, i.e. dask[distributed])"
+            )
+    return True, "dask and distributed importable"
+
+
+def is_local_scheduler(scheduler: str) -> bool:
+    """Whether ``execution.dask_scheduler`` starts a cluster on this machine (``local``)
+    rather than naming an existing scheduler (``tcp://host:8786``)."""
+    return scheduler == "local"
 
 
 def find_java() -> str | None:
@@ -103,7 +134,11 @@ def is_local_master(master: str) -> bool:
 
 
 def select_etl_engine(
-    requested: str, input_mb: float, threshold_mb: float, master: str = "local[*]"
+    requested: str,
+    input_mb: float,
+    threshold_mb: float,
+    master: str = "local[*]",
+    dask_scheduler: str = "local",
 ) -> tuple[str, str]:
     """Pick the ETL engine of the split stage.
 
@@ -111,22 +146,27 @@ def select_etl_engine(
     (``spark://``, ``yarn``, ``k8s://``...): on this machine's own cores the streaming
     pandas ETL is faster and needs less memory at every measured size (10M rows: about
     half the wall time and a fifth of the peak memory of Spark ``local[2]``; see
-    ``docs/spark.md``), so Spark only pays off with executors elsewhere.
+    ``docs/spark.md``), so Spark only pays off with executors elsewhere. Likewise Dask,
+    for a ``dask_scheduler`` address (a running cluster) rather than ``local``; when both a
+    Spark cluster and a Dask scheduler are configured, Spark is preferred (provisional:
+    ``make bench-etl`` is to measure the two engines against each other).
 
     Parameters
     ----------
-    requested : {"auto", "pandas", "spark"}
+    requested : {"auto", "pandas", "spark", "dask"}
         ``execution.etl_engine`` from the config.
     input_mb : float
         Size of the input table (``data.path``) in MB.
     threshold_mb : float
-        ``execution.size_threshold_mb``: ``auto`` considers Spark only above this size.
+        ``execution.size_threshold_mb``: ``auto`` considers Spark or Dask only above it.
     master : str
         ``execution.spark_master``.
+    dask_scheduler : str
+        ``execution.dask_scheduler``: ``local`` or the address of a running scheduler.
 
     Returns
     -------
-    engine : {"pandas", "spark"}
+    engine : {"pandas", "spark", "dask"}
     reason : str
         One line saying why, suitable for the log (including why ``auto`` fell back).
 
@@ -134,6 +174,8 @@ def select_etl_engine(
     ------
     SparkUnavailableError
         If ``requested`` is ``"spark"`` and pyspark or Java is missing.
+    DaskUnavailableError
+        If ``requested`` is ``"dask"`` and dask or distributed is missing.
     ValueError
         If ``requested`` is not one of :data:`ENGINES`.
     """
@@ -147,19 +189,34 @@ def select_etl_engine(
         if not ok:
             raise SparkUnavailableError(f"execution.etl_engine is 'spark' but {why}")
         return "spark", f"execution.etl_engine is 'spark' ({why})"
+    if requested == "dask":
+        ok, why = dask_available()
+        if not ok:
+            raise DaskUnavailableError(f"execution.etl_engine is 'dask' but {why}")
+        return "dask", f"execution.etl_engine is 'dask' ({why}, scheduler {dask_scheduler})"
     if input_mb <= threshold_mb:
         return "pandas", f"auto: {size} <= size_threshold_mb {threshold_mb:g}"
     above = f"auto: {size} > size_threshold_mb {threshold_mb:g}"
-    if is_local_master(master):
-        return "pandas", (
-            f"{above} but spark_master {master!r} is this machine, where the streaming "
-            "pandas ETL is faster and lighter; Spark is chosen for a cluster master "
-            "(or set etl_engine: spark)"
-        )
-    ok, why = spark_available()
-    if not ok:
-        return "pandas", f"{above} but Spark is unavailable: {why}; falling back to pandas"
-    return "spark", f"{above}, cluster master {master!r} ({why})"
+    # a distributed engine only with a cluster to distribute to: on this machine's own
+    # cores the streaming pandas ETL is faster and lighter (docs/spark.md, docs/dask.md)
+    why_not = []
+    if not is_local_master(master):
+        ok, why = spark_available()
+        if ok:
+            return "spark", f"{above}, cluster master {master!r} ({why})"
+        why_not.append(f"Spark is unavailable: {why}")
+    if not is_local_scheduler(dask_scheduler):
+        ok, why = dask_available()
+        if ok:
+            return "dask", f"{above}, Dask scheduler {dask_scheduler!r} ({why})"
+        why_not.append(f"Dask is unavailable: {why}")
+    if why_not:
+        return "pandas", f"{above} but {'; '.join(why_not)}; falling back to pandas"
+    return "pandas", (
+        f"{above} but spark_master {master!r} is this machine, and so is dask_scheduler "
+        f"{dask_scheduler!r}, where the streaming pandas ETL is faster and lighter; a "
+        "distributed engine is chosen for a cluster (or set etl_engine: spark or dask)"
+    )
 
 
 JOB_WORKERS = ("auto", "warm", "fresh")

@@ -151,6 +151,23 @@ def check_split_paths(
             )
 
 
+def check_keys(row: np.ndarray, time_: np.ndarray, event: np.ndarray, schema: dict) -> None:
+    """The checks of the clean table's keys that the folds and the grid rely on (the
+    distributed engines, which read the table without :func:`run_pandas_etl`'s reads)."""
+    src = schema.get("source", "clean table")
+    expected_rows = schema.get("n_rows_used")
+    if expected_rows is not None and row.size != expected_rows:
+        raise ValueError(
+            f"{src}: clean table has {row.size} rows, schema.json says {expected_rows}"
+        )
+    if row.size > 1 and not (np.diff(row) > 0).all():
+        raise ValueError(f"{src}: clean table is not ordered by {ROW_COL} (unique, increasing)")
+    if not np.isfinite(time_).all() or (time_ < 0).any():
+        raise ValueError(f"{src}, column {schema['duration_col']!r}: missing or negative durations")
+    if not np.isin(event, (0, 1)).all():
+        raise ValueError(f"{src}, column {schema['event_col']!r}: events must be 0/1")
+
+
 def key_columns(schema: dict) -> list[str]:
     """``_row``, the id column (if any), duration and event: the split files' first columns."""
     keys = [ROW_COL] + ([schema["id_col"]] if schema["id_col"] else [])

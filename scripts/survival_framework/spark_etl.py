@@ -41,7 +41,13 @@ import pyarrow.parquet as pq
 
 from . import preprocess
 from .contract import FOLD_COL, OTHER, ROW_COL
-from .etl import check_split_paths, folds_and_grid, key_columns, write_folds_and_grid
+from .etl import (
+    check_keys,
+    check_split_paths,
+    folds_and_grid,
+    key_columns,
+    write_folds_and_grid,
+)
 from .io import atomic_path, read_json, write_json
 from .spark_stats import fit_fold_states, nan_to_null
 
@@ -114,22 +120,6 @@ def _input_columns(schema: dict) -> list[str]:
 
 def _safe(i: int, col: str) -> str:
     return ROW_COL if col == ROW_COL else f"c{i}"
-
-
-def _check_keys(row: np.ndarray, time_: np.ndarray, event: np.ndarray, schema: dict) -> None:
-    """The checks of the clean table the folds and the grid rely on."""
-    src = schema.get("source", "clean table")
-    expected_rows = schema.get("n_rows_used")
-    if expected_rows is not None and row.size != expected_rows:
-        raise ValueError(
-            f"{src}: clean table has {row.size} rows, schema.json says {expected_rows}"
-        )
-    if row.size > 1 and not (np.diff(row) > 0).all():
-        raise ValueError(f"{src}: clean table is not ordered by {ROW_COL} (unique, increasing)")
-    if not np.isfinite(time_).all() or (time_ < 0).any():
-        raise ValueError(f"{src}, column {schema['duration_col']!r}: missing or negative durations")
-    if not np.isin(event, (0, 1)).all():
-        raise ValueError(f"{src}, column {schema['event_col']!r}: events must be 0/1")
 
 
 # ---------------------------------------------------------------------------------------
@@ -352,7 +342,7 @@ def run_spark_etl(
     del keys
     order = np.argsort(row, kind="stable")  # Spark may return partitions in any order
     row, time_, event = row[order], time_[order], event[order]
-    _check_keys(row, time_, event, schema)
+    check_keys(row, time_, event, schema)
     folds, grid = folds_and_grid(time_, event, n_folds, seed, n_times, quantiles, n_repeats)
     log.info(
         "spark %s: %d rows, time grid %d points in [%g, %g] (%.1f s)",

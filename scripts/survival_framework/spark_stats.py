@@ -17,8 +17,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from . import preprocess
 from .contract import FOLD_COL
+from .fold_stats import (
+    MEDIAN_PROBS,
+    fold_states,
+    locate_median_ranks,
+    median_bucket_splits,
+    medians_from_ranks,
+    pooled_mean_std,
+)
 
 if TYPE_CHECKING:  # pyspark is an optional extra: imported lazily at run time
     from pyspark.sql import Column, DataFrame
@@ -27,8 +34,8 @@ __all__ = [
     "nan_to_null",
     "fit_fold_states",
     "exact_fold_medians",
-    "median_bucket_splits",
-    "pooled_mean_std",
+    "median_bucket_splits",  # from .fold_stats, shared with the Dask engine
+    "pooled_mean_std",  # idem
 ]
 
 
@@ -83,79 +90,22 @@ def fit_fold_states(
     n_folds = len(fold_sizes)
     n_total = int(fold_sizes.sum())
     safe_numeric = [names[c] for c in numeric]
+    moments = {"n": None, "mean": None, "m2": None}
+    medians = np.empty((n_folds, 0))
     if numeric:
         moments = _fold_moments(sdf, safe_numeric, n_folds)
         medians = exact_fold_medians(sdf, safe_numeric, n_folds, n_total, seed=seed)
-    cat_counts = _level_counts(sdf, names, categorical)
-    states = []
-    for k in range(n_folds):
-        n = n_total - int(fold_sizes[k])
-        num_state = {}
-        others = [f for f in range(n_folds) if f != k]
-        for j, c in enumerate(numeric):
-            med = 0.0 if np.isnan(medians[k, j]) else float(medians[k, j])
-            counts = moments["n"][others, j]
-            # training rows with a missing value are imputed with the median: one more
-            # group of (n_missing, med, 0) in the pooled moments
-            n_missing = n - int(counts.sum())
-            mean, std = pooled_mean_std(
-                np.append(counts, n_missing),
-                np.append(moments["mean"][others, j], med),
-                np.append(moments["m2"][others, j], 0.0),
-            )
-            num_state[c] = preprocess.numeric_state(med, mean, std)
-        cat_state = {}
-        for c in categorical:
-            per_fold = cat_counts[c]
-            train_counts = (
-                per_fold[per_fold[FOLD_COL] != k].groupby("level", dropna=False)["n"].sum()
-            )
-            observed = train_counts[train_counts.index.notna()]
-            n_missing = int(train_counts[train_counts.index.isna()].sum())
-            counts = pd.Series(
-                observed.to_numpy(dtype=np.int64), index=[str(v) for v in observed.index]
-            )
-            counts = counts[counts > 0]
-            cat_state[c] = preprocess.categorical_state(
-                counts, n_missing, n, min_frequency, max_levels
-            )
-        states.append(
-            {
-                "numeric": num_state,
-                "categorical": cat_state,
-                "min_frequency": min_frequency,
-                "max_levels": max_levels,
-                "n_train": n,
-            }
-        )
-    return states
-
-
-def pooled_mean_std(n: np.ndarray, mean: np.ndarray, m2: np.ndarray) -> tuple[float, float]:
-    """Mean and population standard deviation of the union of groups.
-
-    Parameters
-    ----------
-    n, mean, m2 : ndarray
-        Size, mean and sum of squared deviations from the mean of each group (empty groups
-        allowed).
-
-    Returns
-    -------
-    (float, float)
-        Chan et al.'s pairwise-update formula in closed form: the squared deviations are
-        pooled around the common mean, never as a difference of raw sums of squares, so no
-        cancellation (0.0, 0.0 for no rows).
-    """
-    n = np.asarray(n, dtype=np.float64)
-    keep = n > 0
-    n, mean, m2 = n[keep], np.asarray(mean, float)[keep], np.asarray(m2, float)[keep]
-    total = n.sum()
-    if total == 0:
-        return 0.0, 0.0
-    grand = float((n * mean).sum() / total)
-    ss = float((m2 + n * (mean - grand) ** 2).sum())
-    return grand, float(np.sqrt(max(ss, 0.0) / total))
+    level_counts = {}
+    for c, per_fold in _level_counts(sdf, names, categorical).items():
+        counts: dict[str | None, np.ndarray] = {}
+        for fold, level, n in per_fold.itertuples(index=False):
+            key = None if level is None or level != level else str(level)
+            counts.setdefault(key, np.zeros(n_folds, dtype=np.int64))[int(fold)] += int(n)
+        level_counts[c] = counts
+    return fold_states(
+        numeric, categorical, fold_sizes, moments, medians, level_counts, min_frequency,
+        max_levels,
+    )  # fmt: skip
 
 
 def _fold_moments(sdf: DataFrame, cols: Sequence[str], n_folds: int) -> dict[str, np.ndarray]:
@@ -177,27 +127,6 @@ def _fold_moments(sdf: DataFrame, cols: Sequence[str], n_folds: int) -> dict[str
     mean = rows[[f"m{j}" for j in range(len(cols))]].fillna(0.0).to_numpy(dtype=np.float64)
     var = rows[[f"v{j}" for j in range(len(cols))]].fillna(0.0).to_numpy(dtype=np.float64)
     return {"n": n, "mean": mean, "m2": var * n}
-
-
-def median_bucket_splits(sample: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """Bucket boundaries that bracket the median of one column.
-
-    The ``probs`` quantiles of a sample of the column, each followed by its next
-    representable double, between -inf and +inf: every sampled quantile value gets a bucket
-    of its own (``[v, nextafter(v))`` holds exactly ``v``, so heavy ties cost nothing) and
-    the buckets in between hold about ``probs`` spacing of the rows.
-    """
-    x = np.asarray(sample, dtype=np.float64)
-    x = x[np.isfinite(x)]
-    cuts = np.unique(np.quantile(x, probs) + 0.0) if x.size else np.array([0.0])
-    cuts = np.concatenate([cuts, np.nextafter(cuts, np.inf)])
-    cuts = np.unique(cuts[np.isfinite(cuts)])
-    return np.concatenate([[-np.inf], cuts, [np.inf]])
-
-
-def _order_statistics(n: int) -> list[int]:
-    """0-based ranks whose mean is the median of ``n`` sorted values (numpy's rule)."""
-    return [(n - 1) // 2] if n % 2 else [n // 2 - 1, n // 2]
 
 
 def exact_fold_medians(
@@ -233,7 +162,7 @@ def exact_fold_medians(
     from pyspark.ml.feature import Bucketizer
     from pyspark.sql import functions as F
 
-    probs = np.linspace(0.3, 0.7, 401) if probs is None else np.asarray(probs, float)
+    probs = MEDIAN_PROBS if probs is None else np.asarray(probs, float)
     xs = [f"x{j}" for j in range(len(cols))]
     bs = [f"b{j}" for j in range(len(cols))]
     values = sdf.select(
@@ -258,30 +187,16 @@ def exact_fold_medians(
     long = _counts_by_fold(bucketed, [F.col(b).cast("int") for b in bs])
     long = long.rename(columns={"value": "b"})
     # 3. locate every rank: a one-value bucket answers directly, the others are collected
-    medians = np.full((n_folds, len(cols)), np.nan)
-    ranks: dict[tuple[int, int], list[tuple[int, int | float]]] = {}  # (k, j) -> answers
+    ranks: dict[int, dict[int, list]] = {}  # column -> fold -> answers
     wanted: dict[int, set[int]] = {}  # column -> buckets whose values are needed
     for j, s in enumerate(splits):
         n_buckets = len(s) - 1  # finite values only; the NaN bucket is dropped
         sub = long[(long["j"] == j) & (long["b"] < n_buckets)]
         counts = np.zeros((n_folds, n_buckets), dtype=np.int64)
         np.add.at(counts, (sub[FOLD_COL].to_numpy(), sub["b"].to_numpy()), sub["n"].to_numpy())
-        all_folds = counts.sum(axis=0)
-        for k in range(n_folds):
-            train = all_folds - counts[k]
-            if train.sum() == 0:
-                continue
-            cum = np.cumsum(train)
-            answers: list[tuple[int, int | float]] = []
-            for r in _order_statistics(int(cum[-1])):
-                b = int(np.searchsorted(cum, r, side="right"))
-                lo, hi = s[b], s[b + 1]
-                if np.isfinite(lo) and hi == np.nextafter(lo, np.inf):
-                    answers.append((-1, float(lo)))  # the bucket holds lo only
-                else:
-                    answers.append((b, r - int(cum[b] - train[b])))  # rank within bucket
-                    wanted.setdefault(j, set()).add(b)
-            ranks[(k, j)] = answers
+        ranks[j], buckets = locate_median_ranks(counts, s)
+        if buckets:
+            wanted[j] = buckets
     got = None
     if wanted:  # the values of the wanted buckets, all columns in one job
         picked = F.explode(
@@ -305,16 +220,16 @@ def exact_fold_medians(
             .select(FOLD_COL, "p.j", "p.b", "p.v")
             .toPandas()
         )
-    for (k, j), answers in ranks.items():
-        picked_values = []
-        for b, x in answers:
-            if b < 0:
-                picked_values.append(x)
-            else:
-                sel = got[(got["j"] == j) & (got["b"] == b) & (got[FOLD_COL] != k)]
-                picked_values.append(np.sort(sel["v"].to_numpy(dtype=np.float64))[int(x)])
-        # numpy's median of an even count is the mean of the two middle values
-        medians[k, j] = float(np.mean(np.array(picked_values, dtype=np.float64)))
+    medians = np.full((n_folds, len(cols)), np.nan)
+    for j in range(len(cols)):
+        if j in wanted:
+            col = got[got["j"] == j]
+
+            def bucket_values(k: int, b: int, col=col) -> np.ndarray:
+                return col.loc[(col["b"] == b) & (col[FOLD_COL] != k), "v"].to_numpy()
+        else:
+            bucket_values = None  # every rank is answered by a one-value bucket
+        medians[:, j] = medians_from_ranks(ranks[j], bucket_values, n_folds)
     return medians
 
 
