@@ -68,13 +68,16 @@ test-slurm: venv-dev                 ## the Slurm profile on a real one-node Slu
 test: venv-dev lint                  ## everything CI runs
 	$(BIN)/python -m pytest -q tests
 
-# ETL benchmark: pandas vs Spark local[2], wall time and peak memory, medians of
-# BENCH_ETL_REPEATS runs (~30 min on 2 cores) -> results/bench/etl.{csv,md}
+# ETL benchmark: pandas vs Spark local[2] (BENCH_ETL_ENGINES: add dask for the Dask
+# LocalCluster), wall time and peak memory, medians of BENCH_ETL_REPEATS runs
+# (~30 min on 2 cores for two engines) -> results/bench/etl.{csv,md}
 BENCH_ETL_ROWS ?= 1000000 10000000
 BENCH_ETL_REPEATS ?= 3
+BENCH_ETL_ENGINES ?= pandas spark
 bench-etl: venv-dev
 	$(BIN)/snakemake --cores 1 $(foreach n,$(BENCH_ETL_ROWS),resources/synthetic/survival_$(n).parquet)
-	$(BIN)/python scripts/bench/etl_bench.py --rows $(BENCH_ETL_ROWS) --repeats $(BENCH_ETL_REPEATS)
+	$(BIN)/python scripts/bench/etl_bench.py --rows $(BENCH_ETL_ROWS) --repeats $(BENCH_ETL_REPEATS) \
+	  --engines $(BENCH_ETL_ENGINES)
 
 # CV benchmark at production scale (~1 h on 2 cores): naive baseline vs workflow --cores 1/2,
 # accuracy of the fast defaults, scaling 10K..1M rows -> results/bench/*.csv, bench.png

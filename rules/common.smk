@@ -196,10 +196,10 @@ def mem_mb_split(wildcards, input, attempt):
 
 
 def mem_mb_dask(wildcards, input, threads, attempt):
-    """The pandas split's request plus 1 GB per Dask worker process (one per thread; its
-    interpreter, distributed and one partition's matrices). Provisional: measured at 1M
-    rows only (make bench-etl, 2 workers: 2.9 GB peak for the whole process tree)."""
-    return mem_mb_split(wildcards, input, attempt) + 1000 * threads
+    """The Dask split's measured process tree with 2 workers (survival_framework.resources),
+    plus 1 GB for each worker beyond 2 (one per thread; shared as their memory limit)."""
+    inputs = sum(input_size_mb(f) for f in input)
+    return request_mb("split_data_dask", inputs, attempt) + 1000 * max(0, threads - 2)
 
 
 def mem_mb_fit(wildcards, input, attempt):
