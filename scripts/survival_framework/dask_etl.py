@@ -206,14 +206,13 @@ def partition_statistics(
     levels: dict[str, dict[str | None, np.ndarray]] = {}
     for c in categorical:
         codes, names = preprocess.level_codes(frame[c])
-        per_level: dict[str | None, np.ndarray] = {}
-        for i, name in [*enumerate(names), (-1, None)]:
-            rows = codes == i
-            if rows.any():
-                per_level[name] = np.stack(
-                    [np.bincount(folds[r][rows], minlength=n_folds) for r in range(n_repeats)]
-                )
-        levels[c] = per_level
+        cell = np.where(codes < 0, len(names), codes) * n_folds  # missing: the last level
+        size = (len(names) + 1) * n_folds
+        counts = np.stack(
+            [np.bincount(cell + folds[r], minlength=size) for r in range(n_repeats)]
+        ).reshape(n_repeats, len(names) + 1, n_folds)
+        counts = counts.transpose(1, 0, 2)  # level -> (n_repeats, n_folds)
+        levels[c] = {name: counts[i] for i, name in enumerate([*names, None]) if counts[i].any()}
     return {"moments": moments, "sample": sample, "levels": levels}
 
 
@@ -259,12 +258,14 @@ def partition_bucket_values(
     columns = sorted({j for _, j in wanted})
     frame = _read(path, groups, [numeric[j] for j in columns])
     out = {}
-    for (r, j), buckets in wanted.items():
+    for j in columns:
         x = frame[numeric[j]].to_numpy(dtype=float)
         b = _buckets(x, splits[j])
-        for bucket in buckets:
-            rows = b == bucket
-            out[(r, j, bucket)] = (folds[r][rows], x[rows])
+        for (r, jj), buckets in wanted.items():
+            if jj == j:
+                for bucket in buckets:
+                    rows = b == bucket
+                    out[(r, j, bucket)] = (folds[r][rows], x[rows])
     return out
 
 
@@ -276,12 +277,12 @@ def partition_write(
     states: Sequence[dict],
     parts_dir: str,
     index: int,
-) -> list[int]:
+) -> None:
     """Transform one partition with every resample's state and write its train and test
     rows of resample ``f`` to ``parts_dir/{f}-{train|test}/{index}.parquet``.
 
-    ``folds``: (n_repeats, rows) test resample of each row (``r * K + k``); resample ``f``
-    splits by repeat ``f // K``. Returns the rows written per file (train 0.., test 0..).
+    ``folds``: (n_repeats, rows) test fold (0 .. K-1) of each row in every repeat;
+    resample ``f`` is fold ``f % K`` of repeat ``f // K``.
     """
     from .batches import ChunkedParquetWriter
 
@@ -289,24 +290,16 @@ def partition_write(
     frame = _read(path, groups, [*keys, *schema["numeric"], *schema["categorical"]])
     key_arrays = {c: frame[c].to_numpy() for c in keys}
     n_folds = len(states) // folds.shape[0]
-    written = []
-    for part in ("train", "test"):
-        for f in range(len(states)):
-            (Path(parts_dir) / f"{f}-{part}").mkdir(parents=True, exist_ok=True)
-    counts = {}
     for f, state in enumerate(states):
         arrays = {**key_arrays, **preprocess.transform_columns(frame, state)}
-        test = folds[f // n_folds] == f
+        test = folds[f // n_folds] == f % n_folds
         for part, rows in (("train", ~test), ("test", test)):
             out = Path(parts_dir) / f"{f}-{part}" / f"{index:06d}.parquet"
+            out.parent.mkdir(parents=True, exist_ok=True)
             writer = ChunkedParquetWriter(out)
             writer.write_arrays({c: a[rows] for c, a in arrays.items()})
             writer.close()
-            counts[(part, f)] = int(rows.sum())
         del arrays
-    written = [counts[("train", f)] for f in range(len(states))]
-    written += [counts[("test", f)] for f in range(len(states))]
-    return written
 
 
 # ---------------------------------------------------------------------------------------
@@ -343,8 +336,8 @@ def _join_parts(part_files: Sequence[Path], path: Path, rows: np.ndarray) -> Non
 
 def _fold_states_of_repeat(
     r: int, stats: list[dict], values: list[dict] | None,
-    numeric: Sequence[str], categorical: Sequence[str], splits: Sequence[np.ndarray],
-    ranks: dict, fold_sizes: np.ndarray, min_frequency: float, max_levels: int | None,
+    numeric: Sequence[str], categorical: Sequence[str], ranks: dict,
+    fold_sizes: np.ndarray, min_frequency: float, max_levels: int | None,
 ) -> list[dict]:  # fmt: skip
     """Repeat ``r``'s K fold states from the partitions' aggregates (:mod:`.fold_stats`)."""
     n_folds = len(fold_sizes)
@@ -474,18 +467,19 @@ def run_dask_etl(
     for r in range(n_repeats):
         fold_sizes = np.bincount(local[r], minlength=n_folds)
         states += _fold_states_of_repeat(
-            r, stats, values, numeric, categorical, splits, ranks, fold_sizes,
+            r, stats, values, numeric, categorical, ranks, fold_sizes,
             min_frequency, max_levels,
         )  # fmt: skip
     log.info("fitted %d fold states (%.1f s)", len(states), time.perf_counter() - t0)
 
-    out_dir = Path(train_paths[0]).parent.parent
+    # beside the outputs: the deepest folder holding every split file
+    out_dir = Path(os.path.commonpath([Path(p).resolve() for p in [*train_paths, *test_paths]]))
     parts_dir = out_dir / f".dask-parts-{os.getpid()}"
     try:
         client.gather(
             client.map(
                 partition_write,
-                [path] * len(parts), groups, client.scatter(slices(folds)),
+                [path] * len(parts), groups, fold_parts,
                 [schema] * len(parts), [states] * len(parts), [str(parts_dir)] * len(parts),
                 list(range(len(parts))), pure=False,
             )
