@@ -68,12 +68,12 @@ test-slurm: venv-dev                 ## the Slurm profile on a real one-node Slu
 test: venv-dev lint                  ## everything CI runs
 	$(BIN)/python -m pytest -q tests
 
-# ETL benchmark: pandas vs Spark local[2] (BENCH_ETL_ENGINES: add dask for the Dask
-# LocalCluster), wall time and peak memory, medians of BENCH_ETL_REPEATS runs
-# (~30 min on 2 cores for two engines) -> results/bench/etl.{csv,md}
+# ETL benchmark: pandas vs Spark local[2] vs a Dask LocalCluster(2) (BENCH_ETL_ENGINES),
+# wall time and peak memory, medians of BENCH_ETL_REPEATS runs, engines alternating
+# (~40 min on 2 cores) -> results/bench/etl.{csv,md}
 BENCH_ETL_ROWS ?= 1000000 10000000
 BENCH_ETL_REPEATS ?= 3
-BENCH_ETL_ENGINES ?= pandas spark
+BENCH_ETL_ENGINES ?= pandas spark dask
 bench-etl: venv-dev
 	$(BIN)/snakemake --cores 1 $(foreach n,$(BENCH_ETL_ROWS),resources/synthetic/survival_$(n).parquet)
 	$(BIN)/python scripts/bench/etl_bench.py --rows $(BENCH_ETL_ROWS) --repeats $(BENCH_ETL_REPEATS) \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import shutil
 import subprocess
@@ -124,6 +125,21 @@ def test_workflow_run(tmp_path_factory) -> Path:
     wd = copy_workflow(tmp_path_factory.mktemp("wf"))
     snakemake(wd, "--cores", "2", "--configfile", "config/test/config.yaml")
     return wd
+
+
+@pytest.fixture(scope="session")
+def dask_workflow_run(tmp_path_factory) -> tuple[Path, str]:
+    """config/test/config.yaml with ``etl_engine: dask`` on a LocalCluster, run by Snakemake
+    up to results/cv_metrics.csv: its folder and Snakemake's output (tests/test_dask_etl.py
+    compares it with pandas, tests/test_spark_etl.py with Spark)."""
+    pytest.importorskip("distributed")
+    wd = copy_workflow(tmp_path_factory.mktemp("wf_dask"))
+    execution = {"etl_engine": "dask", "dask_scheduler": "local"}
+    proc = snakemake(
+        wd, "--cores", "2", "--configfile", "config/test/config.yaml",
+        "--config", f"execution={json.dumps(execution)}", "--", "results/cv_metrics.csv",
+    )  # fmt: skip
+    return wd, proc.stdout + proc.stderr
 
 
 def custom_split_paths(out: Path, n_folds: int) -> dict:

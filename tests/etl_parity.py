@@ -1,6 +1,7 @@
 """What the ETL engines' parity tests share (tests/test_spark_etl.py, tests/test_dask_etl.py):
-a clean table with what the ETL has to get right, and the comparison of two engines'
-outputs (identical folds and grid, states and matrices within :data:`TOL`)."""
+a clean table with what the ETL has to get right, and the comparisons of two engines'
+outputs (identical folds and grid, states and matrices within :data:`TOL`; exact medians
+and level states; the workflows' cv_metrics.csv within :data:`TOL`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import pytest
 from conftest import random_survival_table
 from survival_framework.contract import FOLD_COL, REPEAT_COL, ROW_COL
 from survival_framework.io import write_json, write_parquet
+from survival_framework.metrics import METRIC_NAMES
+from survival_framework.models import MODEL_NAMES
 from survival_framework.preprocess import output_columns
 from survival_framework.schema import validate_survival_table
 from survival_framework.splits import stratified_sample
@@ -77,6 +80,31 @@ def assert_same_splits(pandas_out: dict, spark_out: dict, n_folds: int) -> None:
                 atol=TOL,
                 err_msg=f"fold {k} {part}",
             )
+
+
+def assert_exact_states(a_out: dict, b_out: dict, n_folds: int) -> None:
+    """Fold states of two engines: medians bit for bit, level states and training sizes
+    identical, means and scales within 1e-12 relative (``*_out`` as for
+    :func:`assert_same_splits`)."""
+    for k in range(n_folds):
+        a = json.loads(Path(a_out["preprocessor_paths"][k]).read_text())
+        b = json.loads(Path(b_out["preprocessor_paths"][k]).read_text())
+        assert a["categorical"] == b["categorical"]
+        assert a["n_train"] == b["n_train"]
+        for col, st in a["numeric"].items():
+            assert b["numeric"][col]["median"] == st["median"], (k, col)
+            for key in ("mean", "scale"):
+                assert b["numeric"][col][key] == pytest.approx(st[key], rel=1e-12, abs=1e-15)
+
+
+def assert_same_cv_metrics(a_dir: Path, b_dir: Path, n_folds: int) -> None:
+    """The ``results/cv_metrics.csv`` of two workflow runs (their folders): the same rows
+    (every model x fold x metric), values within :data:`TOL` absolute."""
+    a = pd.read_csv(Path(a_dir) / "results/cv_metrics.csv")
+    b = pd.read_csv(Path(b_dir) / "results/cv_metrics.csv")
+    assert len(a) == len(MODEL_NAMES) * n_folds * len(METRIC_NAMES)
+    pd.testing.assert_frame_equal(a.drop(columns="value"), b.drop(columns="value"))
+    np.testing.assert_allclose(b["value"], a["value"], rtol=0, atol=TOL)
 
 
 # ------------------------------------------------------------------------------------

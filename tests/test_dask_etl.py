@@ -28,11 +28,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, alive, copy_workflow, custom_split_paths, snakemake
-from etl_parity import TOL, assert_same_splits, tricky_clean_table
+from conftest import REPO, alive, custom_split_paths
+from etl_parity import (
+    assert_exact_states,
+    assert_same_cv_metrics,
+    assert_same_splits,
+    tricky_clean_table,
+)
 from survival_framework.etl import run_pandas_etl, split_paths
-from survival_framework.metrics import METRIC_NAMES
-from survival_framework.models import MODEL_NAMES
 
 pytest.importorskip("distributed")
 pytestmark = pytest.mark.dask
@@ -55,19 +58,6 @@ def small_groups(clean: Path, rows: int = 97) -> None:
     """Rewrite ``clean`` in row groups of ``rows`` rows (same schema and pandas metadata),
     so that the Dask path sees several partitions."""
     pq.write_table(pq.read_table(clean), clean, row_group_size=rows)
-
-
-def assert_exact_states(pandas_out: dict, dask_out: dict, n: int) -> None:
-    """Medians bit for bit, level states identical, means and scales within 1e-12."""
-    for k in range(n):
-        a = json.loads(Path(pandas_out["preprocessor_paths"][k]).read_text())
-        b = json.loads(Path(dask_out["preprocessor_paths"][k]).read_text())
-        assert a["categorical"] == b["categorical"]
-        assert a["n_train"] == b["n_train"]
-        for col, st in a["numeric"].items():
-            assert b["numeric"][col]["median"] == st["median"], (k, col)
-            for key in ("mean", "scale"):
-                assert b["numeric"][col][key] == pytest.approx(st[key], rel=1e-12, abs=1e-15)
 
 
 def test_in_process_parity(client, tmp_path):
@@ -242,30 +232,17 @@ def test_etl_on_a_real_dask_cluster_matches_pandas(dask_cluster, tmp_path):
 
 
 @pytest.mark.integration
-def test_workflow_with_dask_matches_pandas(test_workflow_run, tmp_path):
-    from etl_parity import assert_same_splits as same
-    from survival_framework.etl import split_paths as paths
-
-    wd = copy_workflow(tmp_path)
-    execution = {"etl_engine": "dask", "dask_scheduler": "local"}
-    proc = snakemake(
-        wd, "--cores", "2", "--configfile", "config/test/config.yaml",
-        "--config", f"execution={json.dumps(execution)}", "--", "results/cv_metrics.csv",
-    )  # fmt: skip
-    assert "ETL engine: dask (execution.etl_engine is 'dask'" in proc.stdout + proc.stderr
+def test_workflow_with_dask_matches_pandas(test_workflow_run, dask_workflow_run):
+    wd, output = dask_workflow_run
+    assert "ETL engine: dask (execution.etl_engine is 'dask'" in output
     assert not (wd / "logs/splits/split_data.log").exists()
     log = (wd / "logs/splits/split_data_dask.log").read_text()
     assert "dask: local cluster of 2 worker(s)" in log  # threads: 4, scaled to --cores 2
     assert (wd / "benchmarks/splits/split_data_dask.tsv").exists()
-    same(
-        paths(test_workflow_run / "results/splits", N_FOLDS_TEST_CONFIG),
-        paths(wd / "results/splits", N_FOLDS_TEST_CONFIG),
-        N_FOLDS_TEST_CONFIG,
-    )
-    a = pd.read_csv(test_workflow_run / "results/cv_metrics.csv")
-    b = pd.read_csv(wd / "results/cv_metrics.csv")
-    assert len(a) == len(MODEL_NAMES) * N_FOLDS_TEST_CONFIG * len(METRIC_NAMES)
-    pd.testing.assert_frame_equal(a.drop(columns="value"), b.drop(columns="value"))
-    np.testing.assert_allclose(b["value"], a["value"], rtol=0, atol=TOL)
+    pandas_out = split_paths(test_workflow_run / "results/splits", N_FOLDS_TEST_CONFIG)
+    dask_out = split_paths(wd / "results/splits", N_FOLDS_TEST_CONFIG)
+    assert_same_splits(pandas_out, dask_out, N_FOLDS_TEST_CONFIG)
+    assert_exact_states(pandas_out, dask_out, N_FOLDS_TEST_CONFIG)
+    assert_same_cv_metrics(test_workflow_run, wd, N_FOLDS_TEST_CONFIG)
     prov = json.loads((wd / "results/splits/provenance.json").read_text())
     assert prov["etl_engine"] == "dask" and prov["dask_scheduler"] == "local"

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -106,7 +107,7 @@ def test_auto_above_threshold_picks_spark_when_available():
 
 @pytest.mark.parametrize("master", ["local[*]", "local", "local[2]", "local[4,2]"])
 def test_auto_on_a_local_master_is_pandas_at_any_size(master):
-    """On this machine's cores the streaming pandas ETL is faster and lighter than Spark."""
+    """On this machine's own cores auto keeps the streaming pandas ETL (docs/dask.md)."""
     engine, reason = select_etl_engine("auto", 1e6, 100, master)
     assert engine == "pandas"
     assert f"spark_master {master!r} is this machine" in reason
@@ -165,6 +166,44 @@ def test_fallback_when_dask_is_missing():
     assert "requirements-dask.txt" in reason
     assert out["dask_error"].startswith("DaskUnavailableError: execution.etl_engine is 'dask'")
     assert "'dask' is not installed" in out["dask_error"]
+
+
+@pytest.mark.skipif(not java_ok(), reason="needs Java 17+ (tests/cluster/install_java.sh)")
+def test_auto_prefers_dask_to_spark_when_both_clusters_are_given():
+    pytest.importorskip("distributed")
+    pytest.importorskip("pyspark")
+    spark, dask = "spark://10.0.0.1:7077", "tcp://10.0.0.2:8786"
+    engine, reason = select_etl_engine("auto", 150.0, 100.0, spark, dask)
+    assert engine == "dask", reason
+    assert f"Dask scheduler {dask!r}, preferred to Spark master {spark!r}" in reason
+    # a local scheduler: Spark's cluster, as before Dask existed
+    assert select_etl_engine("auto", 150.0, 100.0, spark, "local")[0] == "spark"
+
+
+@pytest.mark.skipif(not java_ok(), reason="needs Java 17+ (tests/cluster/install_java.sh)")
+def test_auto_falls_back_from_a_missing_dask_to_the_spark_cluster(tmp_path):
+    """A real interpreter with pyspark and without dask: site-packages hidden (-S), pyspark
+    alone linked onto its path."""
+    pyspark = pytest.importorskip("pyspark")
+    (tmp_path / "pyspark").symlink_to(Path(pyspark.__file__).parent)
+    code = textwrap.dedent(
+        """
+        import json, sys
+        sys.path[:0] = sys.argv[1:]
+        from survival_framework.engine import select_etl_engine
+        print(json.dumps(select_etl_engine(
+            "auto", 500.0, 100.0, "spark://10.0.0.1:7077", "tcp://10.0.0.2:8786"
+        )))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-S", "-I", "-c", code, SCRIPTS, str(tmp_path)],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    engine, reason = json.loads(proc.stdout)
+    assert engine == "spark", reason
+    assert "cluster master 'spark://10.0.0.1:7077'" in reason
+    assert "Dask is unavailable: the package 'dask' is not installed" in reason
 
 
 def test_auto_picks_dask_for_a_scheduler_address_only():

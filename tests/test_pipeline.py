@@ -20,6 +20,7 @@ import pytest
 
 from conftest import REPO
 from survival_framework.configcheck import ConfigError
+from survival_framework.engine import dask_available
 from survival_framework.pipeline import (
     EXECUTION_MODES,
     RUN_CONFIG,
@@ -93,6 +94,11 @@ def test_modes_map_onto_cores_and_etl_engine():
     # auto above the threshold on a local master keeps pandas and says why
     p = plan("auto", 2, input_mb=500)
     assert p.etl_engine == "pandas" and "this machine" in p.reason
+    # ... and sends the ETL to the configured Dask cluster, as the workflow's auto does
+    if dask_available()[0]:
+        p = plan("auto", 1, input_mb=500, dask_scheduler="tcp://10.0.0.2:8786")
+        assert (p.mode, p.cores, p.etl_engine) == ("mp", 1, "dask")
+        assert "Dask scheduler 'tcp://10.0.0.2:8786'" in p.reason
     assert plan("auto", 1).mode == "pandas"
     # a profile sets the job count unless n_jobs is given
     assert plan("mp", profile="profiles/slurm").cores is None

@@ -22,15 +22,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from conftest import REPO, copy_workflow, custom_split_paths
-from etl_parity import TOL, assert_same_splits, tricky_clean_table
+from etl_parity import (
+    TOL,
+    assert_exact_states,
+    assert_same_cv_metrics,
+    assert_same_splits,
+    tricky_clean_table,
+)
 from survival_framework.contract import FOLD_COL, REPEAT_COL, ROW_COL
 from survival_framework.etl import run_pandas_etl, split_paths
 from survival_framework.io import write_parquet
-from survival_framework.metrics import METRIC_NAMES
-from survival_framework.models import MODEL_NAMES
 
 pytest.importorskip("pyspark")
 pytestmark = pytest.mark.spark
@@ -93,6 +98,28 @@ def test_in_process_parity(spark, tmp_path):
     assert "dose.mg" in state["numeric"]
     test0 = pd.read_parquet(spark_out["test_paths"][0])
     assert test0[ROW_COL].is_monotonic_increasing and test0["customer id"].str.startswith("c").all()
+
+
+@pytest.mark.dask
+def test_in_process_dask_matches_spark(spark, tmp_path):
+    """Spark and Dask on the same table, compared directly: identical folds and grid,
+    medians and level states identical, matrices within 1e-9."""
+    pytest.importorskip("distributed")
+    from survival_framework.dask_etl import dask_client, run_dask_etl
+    from survival_framework.spark_etl import run_spark_etl
+
+    clean, schema = tricky_clean_table(tmp_path)
+    pq.write_table(pq.read_table(clean), clean, row_group_size=150)  # 5 Dask partitions
+    args = dict(
+        n_folds=4, seed=5, min_frequency=0.02, n_times=12, quantiles=(0.1, 0.8), max_levels=3
+    )
+    spark_out = split_paths(tmp_path / "spark", 4)
+    run_spark_etl(spark, clean, schema, **spark_out, **args)
+    dask_out = split_paths(tmp_path / "dask", 4)
+    with dask_client("local", 2, 2048) as client:
+        run_dask_etl(client, clean, schema, **dask_out, **args, batch_rows=150)
+    assert_same_splits(spark_out, dask_out, 4)
+    assert_exact_states(spark_out, dask_out, 4)
 
 
 def test_in_process_parity_with_repeats(spark, tmp_path):
@@ -254,8 +281,9 @@ def test_pooled_mean_std_equals_numpy():
     assert pooled_mean_std(np.array([0, 0]), np.zeros(2), np.zeros(2)) == (0.0, 0.0)
 
 
-def test_etl_benchmark_runs_both_engines_and_reports_medians(java_runtime, tmp_path):
-    """``make bench-etl``'s script on a tiny table: per-run lines, medians, --append."""
+def test_etl_benchmark_runs_the_three_engines_and_reports_medians(java_runtime, tmp_path):
+    """``make bench-etl``'s script on a tiny table: per-run lines, medians, ratios, --append."""
+    pytest.importorskip("distributed")
     from survival_framework.synthetic import write_survival_table
 
     n = 4000
@@ -264,31 +292,41 @@ def test_etl_benchmark_runs_both_engines_and_reports_medians(java_runtime, tmp_p
     cmd = [sys.executable, str(REPO / "scripts/bench/etl_bench.py"), "--rows", str(n)]
     cmd += ["--data-dir", str(tmp_path / "data"), "--work", str(tmp_path / "work")]
     cmd += ["--out", str(out), "--summary", str(summary), "--memory", "1g"]
-    proc = subprocess.run([*cmd, "--repeats", "2"], capture_output=True, text=True, timeout=600)
+    cmd += ["--dask-mem-mb", "2000"]
+    proc = subprocess.run(
+        [*cmd, "--repeats", "2", "--engines", "pandas", "spark", "dask"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     runs = pd.read_csv(out)
-    assert len(runs) == 4 and (runs["status"] == "ok").all()
+    assert len(runs) == 6 and (runs["status"] == "ok").all()
     assert runs["same_folds"].all()
     assert sorted(runs["repeat"].unique()) == [0, 1]
-    spark_runs = runs[runs["engine"] == "spark"]
-    assert (spark_runs["session_s"] > 0).all() and (spark_runs["peak_rss_mb"] > 100).all()
+    for engine in ("spark", "dask"):  # a session or cluster started, more than one process
+        started = runs[runs["engine"] == engine]
+        assert (started["session_s"] > 0).all() and (started["peak_rss_mb"] > 100).all()
     bench = load_script(REPO / "scripts/bench/etl_bench.py")
     table = bench.medians(runs).set_index("engine")
     expected = runs.groupby("engine")[["wall_s", "peak_rss_mb"]].median()
     pd.testing.assert_frame_equal(table[["wall_s", "peak_rss_mb"]], expected, check_names=False)
-    assert table["runs"].tolist() == [2, 2] and table["same_folds"].all()
+    assert table["runs"].tolist() == [2, 2, 2] and table["same_folds"].all()
+    ratio = bench.ratios(runs).set_index("engine")
+    for engine in ("pandas", "spark", "dask"):
+        want = expected.loc[engine, "wall_s"] / expected.loc["pandas", "wall_s"]
+        assert ratio.loc[engine, "wall_vs_pandas"] == pytest.approx(want, rel=1e-12)
     text = summary.read_text()
     table_lines = [ln for ln in text.splitlines() if ln.startswith("|")]
-    for engine in ("pandas", "spark"):  # one median line per size and engine
-        assert sum(f" {engine} " in ln for ln in table_lines) == 1, text
-    assert "time crossover" in text and "memory crossover" in text
+    for engine in ("pandas", "spark", "dask"):  # one median and one ratio line each
+        assert sum(f" {engine} " in ln for ln in table_lines) == 2, text
+    for name in ("Spark local[2]", "Dask LocalCluster(2)"):
+        assert f"{name}: " in text and f"{name}: memory crossover" in text, text
     # --append adds a third pandas run and keeps the others
     proc = subprocess.run(
         [*cmd, "--append", "--engines", "pandas"], capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     runs = pd.read_csv(out)
-    assert len(runs) == 5
+    assert len(runs) == 7
     assert runs.loc[runs["engine"] == "pandas", "repeat"].tolist() == [0, 1, 2]
 
 
@@ -376,11 +414,21 @@ def test_workflow_on_spark_cluster_matches_pandas(
         N_FOLDS_TEST_CONFIG,
     )
     # and the same model metrics
-    a = pd.read_csv(pandas_wd / "results/cv_metrics.csv")
-    b = pd.read_csv(spark_wd / "results/cv_metrics.csv")
-    assert len(a) == len(MODEL_NAMES) * N_FOLDS_TEST_CONFIG * len(METRIC_NAMES)
-    pd.testing.assert_frame_equal(a.drop(columns="value"), b.drop(columns="value"))
-    np.testing.assert_allclose(b["value"], a["value"], rtol=0, atol=TOL)
+    assert_same_cv_metrics(pandas_wd, spark_wd, N_FOLDS_TEST_CONFIG)
+
+
+@pytest.mark.integration
+@pytest.mark.dask
+def test_workflow_on_spark_cluster_matches_dask(spark_workflow_run, dask_workflow_run):
+    """The third pair, directly (each against pandas: above and in tests/test_dask_etl.py):
+    the same folds, exact medians and level states, matrices and cv_metrics.csv within
+    1e-9."""
+    dask_wd, _ = dask_workflow_run
+    spark_out = split_paths(spark_workflow_run / "results/splits", N_FOLDS_TEST_CONFIG)
+    dask_out = split_paths(dask_wd / "results/splits", N_FOLDS_TEST_CONFIG)
+    assert_same_splits(spark_out, dask_out, N_FOLDS_TEST_CONFIG)
+    assert_exact_states(spark_out, dask_out, N_FOLDS_TEST_CONFIG)
+    assert_same_cv_metrics(spark_workflow_run, dask_wd, N_FOLDS_TEST_CONFIG)
 
 
 # ------------------------------------------------------------------------------------

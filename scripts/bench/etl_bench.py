@@ -1,4 +1,5 @@
-"""Benchmark the split-stage ETL: pandas vs Spark, wall time and peak memory (``make bench-etl``).
+"""Benchmark the split-stage ETL: pandas vs Spark vs Dask, wall time and peak memory
+(``make bench-etl``).
 
 For each size, the synthetic table ``resources/synthetic/survival_{n}.parquet`` (rule
 ``generate_synthetic_data``; the Makefile builds it first) is turned into the validated
@@ -8,14 +9,20 @@ then runs in its own process, like the rule would run it:
 
 * ``pandas``: :func:`survival_framework.etl.run_pandas_etl`;
 * ``spark``: a ``local[2]`` SparkSession (start-up included in the wall time) and
-  :func:`survival_framework.spark_etl.run_spark_etl`.
+  :func:`survival_framework.spark_etl.run_spark_etl`;
+* ``dask``: a ``LocalCluster`` of 2 single-thread worker processes (start-up included),
+  as rule ``split_data_dask`` starts it, and
+  :func:`survival_framework.dask_etl.run_dask_etl`.
 
 Peak memory is the largest sum of the resident set sizes of the process and all its
-children (the Spark JVM included), sampled every 0.1 s. Both engines must write the same
-folds (checked after each size). Every (size, engine) runs ``--repeats`` times, the engines
+children (the Spark JVM and the Dask workers included), sampled every 0.1 s. Every engine
+must write pandas' folds and categorical states (checked after each size). The clean table
+has row groups of ``BATCH_ROWS`` rows, as ``validate_data`` writes it (Dask's partitions are
+runs of row groups). Every (size, engine) runs ``--repeats`` times, the engines
 alternating; ``results/bench/etl.csv`` has one line per run, and the summary
-``results/bench/etl.md`` the medians and the crossovers computed from them. ``--append``
-adds runs to those already in the CSV (more repeats later, on an idle machine).
+``results/bench/etl.md`` the medians, their ratios to pandas and the crossovers computed
+from them. ``--append`` adds runs to those already in the CSV (more repeats later, on an
+idle machine).
 
     PYTHONPATH=scripts python scripts/bench/etl_bench.py --rows 1000000 10000000 --repeats 3
 """
@@ -41,6 +48,7 @@ import psutil  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
+from survival_framework.batches import BATCH_ROWS  # noqa: E402
 from survival_framework.contract import ROW_COL  # noqa: E402
 
 ETL_ARGS = dict(n_folds=5, seed=42, min_frequency=0.01, n_times=20, quantiles=(0.1, 0.8))
@@ -56,7 +64,12 @@ def prepare_clean(source: Path, work: Path) -> tuple[Path, Path]:
     numeric = [c for c in names if c.startswith("num_")]
     categorical = [c for c in names if c.startswith("cat_")]
     order = [ROW_COL, ID, DURATION, EVENT, *numeric, *categorical]
-    if not clean.exists() or clean.stat().st_mtime < source.stat().st_mtime:
+    group_rows = min(BATCH_ROWS, pf.metadata.num_rows)
+    if (
+        not clean.exists()
+        or clean.stat().st_mtime < source.stat().st_mtime
+        or pq.ParquetFile(clean).metadata.row_group(0).num_rows != group_rows
+    ):
         offset = 0
         tmp = work / ".clean.parquet.tmp"
         writer = None
@@ -65,8 +78,8 @@ def prepare_clean(source: Path, work: Path) -> tuple[Path, Path]:
             rows = pa.array(np.arange(offset, offset + t.num_rows, dtype=np.int64))
             t = t.append_column(ROW_COL, rows).select(order).replace_schema_metadata(None)
             writer = writer or pq.ParquetWriter(tmp, t.schema)
-            for start in range(0, t.num_rows, 1 << 20):  # pandas' default row group size
-                writer.write_table(t.slice(start, 1 << 20))
+            for start in range(0, t.num_rows, BATCH_ROWS):  # as validate_data writes it
+                writer.write_table(t.slice(start, BATCH_ROWS))
             offset += t.num_rows
         writer.close()
         os.replace(tmp, clean)
@@ -182,86 +195,124 @@ def medians(df: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def _by_size(df: pd.DataFrame, value: str) -> pd.DataFrame | None:
-    """Median ``value`` per size (columns pandas, spark) over the sizes measured with both
-    engines; None if an engine has no successful run."""
+NAMES = {"spark": "Spark local[2]", "dask": "Dask LocalCluster(2)"}
+
+
+def _by_size(df: pd.DataFrame, value: str, engine: str) -> pd.DataFrame | None:
+    """Median ``value`` per size (columns ``pandas`` and ``engine``) over the sizes measured
+    with both; None if either has no successful run."""
     wide = medians(df).pivot_table(index=["n_rows", "input_mb"], columns="engine", values=value)
-    if not {"pandas", "spark"} <= set(wide.columns):
+    if not {"pandas", engine} <= set(wide.columns):
         return None
-    return wide.dropna().reset_index()
+    return wide[["pandas", engine]].dropna().reset_index()
 
 
-def _linear_crossover(wide: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, float | None, float]:
-    """Linear fits ``a + b * input MB`` of both engines, the input MB where they meet (None
-    if pandas' slope is not the larger) and the table's rows per MB."""
+def _linear_crossover(
+    wide: pd.DataFrame, engine: str
+) -> tuple[np.ndarray, np.ndarray, float | None, float]:
+    """Linear fits ``a + b * input MB`` of pandas and ``engine``, the input MB where they
+    meet (None if pandas' slope is not the larger) and the table's rows per MB."""
     bp = np.polyfit(wide["input_mb"], wide["pandas"], 1)
-    bs = np.polyfit(wide["input_mb"], wide["spark"], 1)
+    bs = np.polyfit(wide["input_mb"], wide[engine], 1)
     mb = (bs[1] - bp[1]) / (bp[0] - bs[0]) if bp[0] > bs[0] else None
     return bp, bs, mb, float((wide["n_rows"] / wide["input_mb"]).mean())
 
 
-def crossover(df: pd.DataFrame) -> str:
-    """Where Spark's median wall time drops below pandas' (measured or linearly
+def crossover(df: pd.DataFrame, engine: str = "spark") -> str:
+    """Where ``engine``'s median wall time drops below pandas' (measured or linearly
     extrapolated)."""
-    wide = _by_size(df, "wall_s")
-    if wide is None:
-        return "crossover: not measured (an engine failed or was not run)"
-    faster = wide[wide["spark"] < wide["pandas"]]
+    name = NAMES.get(engine, engine)
+    wide = _by_size(df, "wall_s", engine)
+    if wide is None or not len(wide):
+        return f"{name}: crossover not measured (an engine failed or was not run)"
+    faster = wide[wide[engine] < wide["pandas"]]
     if len(faster):
         r = faster.iloc[0]
         return (
-            f"crossover: Spark local[2] is faster from {int(r['n_rows']):,} rows "
+            f"{name}: faster than pandas from {int(r['n_rows']):,} rows "
             f"({r['input_mb']:.0f} MB Parquet) on: the smallest measured size where it wins"
         )
     if len(wide) < 2:
-        return "crossover: not reached at the measured size (one size only: no extrapolation)"
-    bp, bs, mb, rows_per_mb = _linear_crossover(wide)  # wall time ~ a + b * MB
+        return f"{name}: no crossover at the measured size (one size only: no extrapolation)"
+    bp, bs, mb, rows_per_mb = _linear_crossover(wide, engine)  # wall time ~ a + b * MB
     if mb is None:
         return (
-            "crossover: none in sight: Spark local[2] grows at least as fast as pandas "
+            f"{name}: no crossover in sight: it grows at least as fast as pandas "
             f"({bs[0]:.2f} vs {bp[0]:.2f} s/MB)"
         )
     return (
-        f"crossover (linear extrapolation of wall time): ~{mb:.0f} MB Parquet "
+        f"{name}: crossover (linear extrapolation of wall time) at ~{mb:.0f} MB Parquet "
         f"(~{mb * rows_per_mb / 1e6:.1f}M rows of this table)"
     )
 
 
-def memory_crossover(df: pd.DataFrame) -> str:
-    """Where pandas' peak memory exceeds Spark's (linear fits of median peak RSS on input
-    MB)."""
-    wide = _by_size(df, "peak_rss_mb")
+def memory_crossover(df: pd.DataFrame, engine: str = "spark") -> str:
+    """Where pandas' peak memory exceeds ``engine``'s (linear fits of median peak RSS on
+    input MB)."""
+    name = NAMES.get(engine, engine)
+    wide = _by_size(df, "peak_rss_mb", engine)
     if wide is None or len(wide) < 2:
-        return "memory crossover: needs two sizes measured with both engines"
-    bp, bs, mb, rows_per_mb = _linear_crossover(wide)
+        return f"{name}: memory crossover needs two sizes measured with it and pandas"
+    bp, bs, mb, rows_per_mb = _linear_crossover(wide, engine)
     if mb is None:
-        return "memory crossover: none: pandas' peak memory grows no faster than Spark's"
+        return f"{name}: no memory crossover: pandas' peak memory grows no faster than {name}'s"
     return (
-        f"memory crossover (linear fits of peak RSS, {bp[0]:.1f} vs {bs[0]:.1f} MB RSS per MB "
-        f"of input): ~{mb:.0f} MB Parquet (~{mb * rows_per_mb / 1e6:.1f}M rows); above it "
-        "pandas needs more memory than Spark, whose JVM heap is capped by spark_memory"
+        f"{name}: memory crossover (linear fits of peak RSS, {bp[0]:.1f} vs {bs[0]:.1f} MB RSS "
+        f"per MB of input) at ~{mb:.0f} MB Parquet (~{mb * rows_per_mb / 1e6:.1f}M rows); "
+        "above it pandas needs more memory"
     )
+
+
+def ratios(df: pd.DataFrame) -> pd.DataFrame:
+    """Per size and engine: median wall time and peak RSS as ratios to pandas' medians of
+    the same size (the machine's speed drifts between sessions: the ratios are what
+    compare)."""
+    m = medians(df).set_index(["n_rows", "engine"])
+    base = m.xs("pandas", level="engine") if "pandas" in m.index.get_level_values(1) else None
+    rows = []
+    for (n, engine), r in m.iterrows():
+        if base is None or n not in base.index:
+            continue
+        rows.append(
+            {
+                "n_rows": n,
+                "engine": engine,
+                "wall_vs_pandas": r["wall_s"] / base.loc[n, "wall_s"],
+                "peak_rss_vs_pandas": r["peak_rss_mb"] / base.loc[n, "peak_rss_mb"],
+            }
+        )
+    return pd.DataFrame(rows, columns=["n_rows", "engine", "wall_vs_pandas", "peak_rss_vs_pandas"])
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    return table.to_markdown(index=False) if _has_tabulate() else table.to_string(index=False)
 
 
 def write_summary(df: pd.DataFrame, path: Path, master: str, memory: str) -> str:
     load = os.getloadavg()
     table = medians(df).round(2)
+    engines = [e for e in ("spark", "dask") if e in set(df["engine"])]
+    loads = df["load1_before"] if "load1_before" in df else pd.Series(dtype=float)
     lines = [
-        "# ETL benchmark: pandas vs Spark (split stage)",
+        "# ETL benchmark: pandas vs " + " vs ".join(NAMES[e] for e in engines) + " (split stage)",
         "",
         f"Machine: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
-        f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min) when written. "
-        f"5 folds; Spark {master}, {memory} driver; wall time includes the JVM start-up; "
-        "peak memory is the RSS of the process tree (Python + JVM). Medians over `runs` "
-        "runs per line (every run: the CSV next to this file).",
+        f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min) when written"
+        + (f", {loads.min():.1f}-{loads.max():.1f} before the runs" if len(loads) else "")
+        + f". 5 folds; Spark {master}, {memory} driver; Dask: a LocalCluster of 2 single-thread "
+        "worker processes; wall time includes the JVM or cluster start-up; peak memory is the "
+        "RSS of the process tree (Python + JVM or Dask workers). Medians over `runs` runs per "
+        "line, the engines alternating (every run: the CSV next to this file).",
         "",
-        table.to_markdown(index=False) if _has_tabulate() else table.to_string(index=False),
+        _markdown(table),
         "",
-        "time " + crossover(df),
+        "Ratios to pandas at the same size (medians):",
         "",
-        memory_crossover(df),
+        _markdown(ratios(df).round(2)),
         "",
     ]
+    for engine in engines:
+        lines += [crossover(df, engine), "", memory_crossover(df, engine), ""]
     text = "\n".join(lines)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -271,7 +322,7 @@ def write_summary(df: pd.DataFrame, path: Path, master: str, memory: str) -> str
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
-    ap.add_argument("--engines", nargs="+", default=["pandas", "spark"])
+    ap.add_argument("--engines", nargs="+", default=["pandas", "spark", "dask"])
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--memory", default="4g")
     ap.add_argument(

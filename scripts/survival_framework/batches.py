@@ -29,6 +29,8 @@ __all__ = [
     "BATCH_ROWS",
     "ParquetColumns",
     "ChunkedParquetWriter",
+    "frame_table",
+    "arrays_table",
     "write_chunks",
     "positions_in",
 ]
@@ -150,6 +152,25 @@ class ParquetColumns:
                 return
 
 
+def frame_table(frame: pd.DataFrame, types: dict[str, pa.DataType] | None = None) -> pa.Table:
+    """``frame`` as the Arrow table :class:`ChunkedParquetWriter` writes for a first chunk:
+    pandas' conversion (NaN -> null, the pandas metadata, no index), with the type of each
+    column in ``types`` set to the given one."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if not types:
+        return table
+    fields = [pa.field(f.name, types.get(f.name, f.type), f.nullable) for f in table.schema]
+    schema = pa.schema(fields, metadata=table.schema.metadata)
+    return table if table.schema.equals(schema) else table.cast(schema)
+
+
+def arrays_table(columns: dict[str, np.ndarray], schema: pa.Schema) -> pa.Table:
+    """Rows given as one array per column as an Arrow table of ``schema``, converted as
+    pandas converts them (NaN -> null) but without a DataFrame or an extra copy."""
+    arrays = [pa.array(columns[f.name], type=f.type, from_pandas=True) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 class ChunkedParquetWriter:
     """Write a table to Parquet in row chunks, with one schema for every chunk.
 
@@ -178,16 +199,13 @@ class ChunkedParquetWriter:
             if self._empty is None:
                 self._empty = frame
             return
-        table = pa.Table.from_pandas(frame, preserve_index=False)
         if self._writer is None:
-            fields = [
-                pa.field(f.name, self.types.get(f.name, f.type), nullable=f.nullable)
-                for f in table.schema
-            ]
-            schema = pa.schema(fields, metadata=table.schema.metadata)
-            self._writer = pq.ParquetWriter(self.path, schema)
-        if not table.schema.equals(self._writer.schema, check_metadata=False):
-            table = table.cast(self._writer.schema)
+            table = frame_table(frame, self.types)
+            self._writer = pq.ParquetWriter(self.path, table.schema)
+        else:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if not table.schema.equals(self._writer.schema, check_metadata=False):
+                table = table.cast(self._writer.schema)
         self._writer.write_table(table, row_group_size=max(len(table), 1))
 
     def write_arrays(self, columns: dict[str, np.ndarray]) -> None:
@@ -199,12 +217,7 @@ class ChunkedParquetWriter:
         if self._writer is None or not len(next(iter(columns.values()))):
             self.write(pd.DataFrame(columns))
             return
-        schema = self._writer.schema
-        arrays = [
-            pa.array(columns[f.name], type=f.type, from_pandas=True)  # NaN -> null, as pandas
-            for f in schema
-        ]
-        self._writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+        self._writer.write_table(arrays_table(columns, self._writer.schema))
 
     def abort(self) -> None:
         """Release the file after a failure (its temporary is then deleted)."""

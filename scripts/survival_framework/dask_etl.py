@@ -18,10 +18,11 @@ task), and every task is the pandas path's own code on that batch of rows:
    ``np.median``'s bit for bit, means and scales to ~1e-15, level counts exact);
 3. one task per partition transforms its rows with every resample's state
    (:func:`survival_framework.preprocess.transform_columns`, the pandas arithmetic) and
-   writes them, split into each resample's train and test rows, as Parquet part files
-   beside the outputs (:func:`partition_write`); this process then appends the parts in
-   partition order into one file per split (row groups of one partition's rows, as the
-   pandas path writes one per batch), so no matrix passes through the scheduler.
+   writes them, split into each resample's train and test rows, as Arrow IPC part files
+   beside the outputs (:func:`partition_write`); this process appends each partition's
+   parts to the split files as soon as it is done, in partition order, while the workers
+   write the next few (row groups of one partition's rows, as the pandas path writes one
+   per batch; :func:`_write_splits`), so no matrix passes through the scheduler.
 
 The workers read the clean table and write the parts by path: on a cluster of other
 machines, ``results/`` must be on a filesystem they share with the machine that runs
@@ -35,7 +36,8 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -269,6 +271,12 @@ def partition_bucket_values(
     return out
 
 
+def part_path(parts_dir: str | os.PathLike, index: int, resample: int, part: str) -> Path:
+    """Where :func:`partition_write` writes partition ``index``'s ``part`` (train or test)
+    rows of resample ``resample``."""
+    return Path(parts_dir) / f"{index:06d}" / f"{resample}-{part}.arrow"
+
+
 def partition_write(
     path: str,
     groups: list[int],
@@ -279,12 +287,20 @@ def partition_write(
     index: int,
 ) -> None:
     """Transform one partition with every resample's state and write its train and test
-    rows of resample ``f`` to ``parts_dir/{f}-{train|test}/{index}.parquet``.
+    rows of each resample as an uncompressed Arrow IPC file (:func:`part_path`).
 
     ``folds``: (n_repeats, rows) test fold (0 .. K-1) of each row in every repeat;
-    resample ``f`` is fold ``f % K`` of repeat ``f // K``.
+    resample ``f`` is fold ``f % K`` of repeat ``f // K``. Each part holds the Arrow
+    table the pandas path's chunked writer makes of a batch (the schema and pandas
+    metadata of :func:`.batches.frame_table`, the arrays of :func:`.batches.arrays_table`),
+    so the joined file is typed as the pandas path's. Arrow IPC, uncompressed: written and
+    read back (memory-mapped) once, at the cost of a copy, where Parquet parts would be
+    encoded twice.
     """
-    from .batches import ChunkedParquetWriter
+    import pandas as pd
+    import pyarrow as pa
+
+    from .batches import arrays_table, frame_table
 
     keys = key_columns(schema)
     frame = _read(path, groups, [*keys, *schema["numeric"], *schema["categorical"]])
@@ -292,13 +308,16 @@ def partition_write(
     n_folds = len(states) // folds.shape[0]
     for f, state in enumerate(states):
         arrays = {**key_arrays, **preprocess.transform_columns(frame, state)}
+        # the types and pandas metadata of the rows, as the writer's first chunk has them
+        head = pd.DataFrame({c: a[:1] for c, a in arrays.items()})
+        types = frame_table(head).schema
         test = folds[f // n_folds] == f % n_folds
         for part, rows in (("train", ~test), ("test", test)):
-            out = Path(parts_dir) / f"{f}-{part}" / f"{index:06d}.parquet"
+            table = arrays_table({c: a[rows] for c, a in arrays.items()}, types)
+            out = part_path(parts_dir, index, f, part)
             out.parent.mkdir(parents=True, exist_ok=True)
-            writer = ChunkedParquetWriter(out)
-            writer.write_arrays({c: a[rows] for c, a in arrays.items()})
-            writer.close()
+            with pa.OSFile(str(out), "wb") as sink, pa.ipc.new_file(sink, types) as writer:
+                writer.write_table(table)
         del arrays
 
 
@@ -307,31 +326,50 @@ def partition_write(
 # ---------------------------------------------------------------------------------------
 
 
-def _join_parts(part_files: Sequence[Path], path: Path, rows: np.ndarray) -> None:
-    """Append the part files to ``path`` in order (one row group each), as the pandas
-    path's chunked writer writes its batches; ``rows``: the ``_row`` values it must hold."""
-    writer = None
-    done = 0
-    with atomic_path(path) as tmp:
-        try:
-            for file in part_files:
-                table = pq.read_table(file)
-                got = table.column(ROW_COL).to_numpy()
-                if not np.array_equal(got, rows[done : done + got.size]):
-                    raise RuntimeError(f"{path}: a Dask task wrote rows other than the split's")
-                done += got.size
-                if table.num_rows == 0:
-                    continue
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
-                writer.write_table(table, row_group_size=table.num_rows)
-            if writer is None:  # no row at all: the first (empty) part, as pandas writes it
-                shutil.copyfile(part_files[0], tmp)
-        finally:
-            if writer is not None:
-                writer.close()
-    if done != rows.size:
-        raise RuntimeError(f"{path}: Dask tasks wrote {done} rows, the split has {rows.size}")
+class _PartJoiner:
+    """One output split file, appended one partition's part at a time (one row group each,
+    as the pandas path's chunked writer writes its batches), each part checked to hold the
+    ``_row`` values it must; ``n_rows``: the rows of the whole split."""
+
+    def __init__(self, tmp: Path, target: Path, n_rows: int):
+        self.tmp, self.target, self.n_rows = tmp, target, n_rows
+        self.done = 0
+        self.writer: pq.ParquetWriter | None = None
+        self.empty = None  # the first (empty) part, written if no part has rows
+
+    def append(self, part: Path, rows: np.ndarray) -> None:
+        """Append the part file ``part``, which must hold the rows ``rows``, in order."""
+        import pyarrow as pa
+
+        with pa.memory_map(str(part)) as source:
+            table = pa.ipc.open_file(source).read_all()
+        if not np.array_equal(table.column(ROW_COL).to_numpy(), rows):
+            raise RuntimeError(f"{self.target}: a Dask task wrote rows other than the split's")
+        self.done += table.num_rows
+        if table.num_rows == 0:
+            self.empty = table if self.empty is None else self.empty
+            return
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.tmp, table.schema)
+        elif not table.schema.equals(self.writer.schema, check_metadata=False):
+            table = table.cast(self.writer.schema)
+        self.writer.write_table(table, row_group_size=table.num_rows)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        else:  # no row at all: an empty table, as pandas writes one
+            pq.write_table(self.empty, self.tmp)
+        if self.done != self.n_rows:
+            raise RuntimeError(
+                f"{self.target}: Dask tasks wrote {self.done} rows, the split has {self.n_rows}"
+            )
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
 
 def _fold_states_of_repeat(
@@ -367,6 +405,90 @@ def _fold_states_of_repeat(
         {"n": moments[0], "mean": moments[1], "m2": moments[2]},
         medians, level_counts, min_frequency, max_levels,
     )  # fmt: skip
+
+
+def _write_splits(
+    client: Client, path: str, parts: list, fold_parts: list, schema: dict,
+    states: list[dict], folds: np.ndarray, row: np.ndarray,
+    train_paths: Sequence, test_paths: Sequence, log: logging.Logger, t0: float,
+) -> None:  # fmt: skip
+    """Every resample's train and test file: one :func:`partition_write` task per partition,
+    its parts appended in partition order as soon as it is done, while the workers write
+    the next few (a window of twice the workers, plus one); the files appear on success
+    only, and each partition's parts are removed once appended."""
+    n_folds = len(states) // folds.shape[0]
+    groups = [g for g, _, _ in parts]
+    # beside the outputs: the deepest folder holding every split file
+    out_dir = Path(os.path.commonpath([Path(p).resolve() for p in [*train_paths, *test_paths]]))
+    parts_dir = out_dir / f".dask-parts-{os.getpid()}"
+    # partitions written ahead of the one being joined: enough to keep every worker busy,
+    # few enough that the parts on disk stay a few partitions' worth
+    window = 2 * max(1, len(client.scheduler_info().get("workers", {}))) + 1
+
+    def submit(i: int):
+        return client.submit(
+            partition_write, path, groups[i], fold_parts[i], schema, states, str(parts_dir), i,
+            pure=False,
+        )  # fmt: skip
+
+    futures = {i: submit(i) for i in range(min(window, len(parts)))}
+    # (resample, train or test, file); a row is in resample f's test split where its test
+    # fold (global: repeat r's folds are r*K .. r*K+K-1) is f
+    splits_out = [
+        (f, part, Path(target))
+        for f in range(len(states))
+        for part, target in (("train", train_paths[f]), ("test", test_paths[f]))
+    ]
+
+    def in_split(f: int, part: str, at: slice) -> np.ndarray:
+        return (folds[f // n_folds, at] == f) == (part == "test")
+
+    try:
+        with ExitStack() as stack:  # every split file appears on success only
+            # the files are encoded in parallel threads (pyarrow releases the GIL): on a
+            # cluster, this process's encoding is what the workers cannot share
+            pool = stack.enter_context(
+                ThreadPoolExecutor(min(len(splits_out), os.cpu_count() or 1))
+            )
+            joiners = [
+                _PartJoiner(
+                    stack.enter_context(atomic_path(target)), target,
+                    int(in_split(f, part, slice(None)).sum()),
+                )
+                for f, part, target in splits_out
+            ]  # fmt: skip
+            try:
+                # in partition order, while the workers write the next partitions
+                for i, (_, start, n) in enumerate(parts):
+                    futures.pop(i).result()
+                    if i + window < len(parts):
+                        futures[i + window] = submit(i + window)
+                    at = slice(start, start + n)
+                    appends = [
+                        pool.submit(
+                            joiner.append,
+                            part_path(parts_dir, i, f, part), row[at][in_split(f, part, at)],
+                        )
+                        for (f, part, _), joiner in zip(splits_out, joiners, strict=True)
+                    ]  # fmt: skip
+                    for append in appends:
+                        append.result()
+                    shutil.rmtree(parts_dir / f"{i:06d}")
+                    if (i + 1) % 10 == 0 or i + 1 == len(parts):
+                        log.info(
+                            "joined %d of %d partitions (%.1f s)",
+                            i + 1, len(parts), time.perf_counter() - t0,
+                        )  # fmt: skip
+                for joiner in joiners:
+                    joiner.close()
+            except BaseException:
+                client.cancel(list(futures.values()))
+                pool.shutdown(wait=True, cancel_futures=True)  # no append still running
+                for joiner in joiners:
+                    joiner.abort()
+                raise
+    finally:
+        shutil.rmtree(parts_dir, ignore_errors=True)
 
 
 def run_dask_etl(
@@ -472,33 +594,15 @@ def run_dask_etl(
         )  # fmt: skip
     log.info("fitted %d fold states (%.1f s)", len(states), time.perf_counter() - t0)
 
-    # beside the outputs: the deepest folder holding every split file
-    out_dir = Path(os.path.commonpath([Path(p).resolve() for p in [*train_paths, *test_paths]]))
-    parts_dir = out_dir / f".dask-parts-{os.getpid()}"
-    try:
-        client.gather(
-            client.map(
-                partition_write,
-                [path] * len(parts), groups, fold_parts,
-                [schema] * len(parts), [states] * len(parts), [str(parts_dir)] * len(parts),
-                list(range(len(parts))), pure=False,
-            )
+    _write_splits(
+        client, path, parts, fold_parts, schema, states, folds, row,
+        train_paths, test_paths, log, t0,
+    )  # fmt: skip
+    for f, state in enumerate(states):
+        write_json(state, preprocessor_paths[f])
+        test = folds[f // n_folds] == f
+        log.info(
+            "fold %d: %d train / %d test rows, %d features",
+            f, int((~test).sum()), int(test.sum()), len(preprocess.output_columns(state)),
         )  # fmt: skip
-        n_res = len(states)
-        for f in range(n_res):
-            test = folds[f // n_folds] == f
-            for part, mask, target in (
-                ("train", ~test, train_paths[f]),
-                ("test", test, test_paths[f]),
-            ):
-                files = [parts_dir / f"{f}-{part}" / f"{i:06d}.parquet" for i in range(len(parts))]
-                _join_parts(files, Path(target), row[mask])
-            write_json(states[f], preprocessor_paths[f])
-            log.info(
-                "fold %d: %d train / %d test rows, %d features (%.1f s)",
-                f, int((~test).sum()), int(test.sum()),
-                len(preprocess.output_columns(states[f])), time.perf_counter() - t0,
-            )  # fmt: skip
-    finally:
-        shutil.rmtree(parts_dir, ignore_errors=True)
     write_folds_and_grid(row, folds, grid, folds_path, grid_path)

@@ -142,14 +142,15 @@ def select_etl_engine(
 ) -> tuple[str, str]:
     """Pick the ETL engine of the split stage.
 
-    ``auto`` picks Spark only for an input above ``threshold_mb`` *and* a cluster master
-    (``spark://``, ``yarn``, ``k8s://``...): on this machine's own cores the streaming
-    pandas ETL is faster and needs less memory at every measured size (10M rows: about
-    half the wall time and a fifth of the peak memory of Spark ``local[2]``; see
-    ``docs/spark.md``), so Spark only pays off with executors elsewhere. Likewise Dask,
-    for a ``dask_scheduler`` address (a running cluster) rather than ``local``; when both a
-    Spark cluster and a Dask scheduler are configured, Spark is preferred (provisional:
-    ``make bench-etl`` is to measure the two engines against each other).
+    ``auto`` picks a distributed engine only for an input above ``threshold_mb`` *and* a
+    cluster to distribute to: a ``dask_scheduler`` address (``tcp://...``) for Dask, a
+    cluster master (``spark://``, ``yarn``, ``k8s://``...) for Spark. On this machine's own
+    cores it keeps the streaming pandas ETL: Spark ``local[2]`` took 2-4x its time and
+    memory, and a Dask ``LocalCluster(2)``, 10-21 % faster, needs more memory up to ~9.5M
+    rows, and would make the last bits of the results depend on whether dask is installed
+    (``make bench-etl``; ``docs/dask.md``). When both clusters are configured, Dask is
+    preferred: on the same cores it took 0.21-0.37x Spark's time and 0.23-0.28x its memory
+    at 1M and 10M rows, its tasks being the pandas path's own code on row groups.
 
     Parameters
     ----------
@@ -197,25 +198,27 @@ def select_etl_engine(
     if input_mb <= threshold_mb:
         return "pandas", f"auto: {size} <= size_threshold_mb {threshold_mb:g}"
     above = f"auto: {size} > size_threshold_mb {threshold_mb:g}"
-    # a distributed engine only with a cluster to distribute to: on this machine's own
-    # cores the streaming pandas ETL is faster and lighter (docs/spark.md, docs/dask.md)
+    # a distributed engine only with a cluster to distribute to (docs/dask.md); Dask before
+    # Spark, faster and lighter on the same cores (make bench-etl)
     why_not = []
-    if not is_local_master(master):
-        ok, why = spark_available()
-        if ok:
-            return "spark", f"{above}, cluster master {master!r} ({why})"
-        why_not.append(f"Spark is unavailable: {why}")
     if not is_local_scheduler(dask_scheduler):
         ok, why = dask_available()
         if ok:
-            return "dask", f"{above}, Dask scheduler {dask_scheduler!r} ({why})"
+            also = "" if is_local_master(master) else f", preferred to Spark master {master!r}"
+            return "dask", f"{above}, Dask scheduler {dask_scheduler!r}{also} ({why})"
         why_not.append(f"Dask is unavailable: {why}")
+    if not is_local_master(master):
+        ok, why = spark_available()
+        if ok:
+            instead = "".join(f"; {w}" for w in why_not)  # Dask's, if it was asked for
+            return "spark", f"{above}, cluster master {master!r} ({why}){instead}"
+        why_not.append(f"Spark is unavailable: {why}")
     if why_not:
         return "pandas", f"{above} but {'; '.join(why_not)}; falling back to pandas"
     return "pandas", (
         f"{above} but spark_master {master!r} is this machine, and so is dask_scheduler "
-        f"{dask_scheduler!r}, where the streaming pandas ETL is faster and lighter; a "
-        "distributed engine is chosen for a cluster (or set etl_engine: spark or dask)"
+        f"{dask_scheduler!r}, where auto keeps the streaming pandas ETL; a distributed "
+        "engine is chosen for a cluster (or set etl_engine: dask or spark)"
     )
 
 

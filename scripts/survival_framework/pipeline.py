@@ -23,8 +23,10 @@ Execution modes (:data:`EXECUTION_MODES`; ``docs/entry-points.md`` has the table
     ``n_jobs`` local cores (or a cluster ``profile``).
 ``auto``
     the workflow's own size rule (:func:`survival_framework.engine.select_etl_engine`):
-    pandas ETL up to ``execution.size_threshold_mb``, Spark above it for a cluster master
-    when pyspark and Java are available, else the pandas ETL; jobs on ``n_jobs`` cores.
+    pandas ETL up to ``execution.size_threshold_mb``; above it Dask for an
+    ``execution.dask_scheduler`` address when dask is installed, else Spark for a cluster
+    master when pyspark and Java are available, else the pandas ETL; jobs on ``n_jobs``
+    cores.
 
 A ``profile`` (e.g. ``profiles/slurm``) sends the jobs to a cluster in any mode.
 
@@ -102,10 +104,11 @@ class ExecutionPlan:
     Attributes
     ----------
     mode : str
-        The mode that runs: ``auto`` resolved to ``pandas``, ``mp`` or ``spark_cluster``.
+        The mode that runs: ``auto`` resolved to ``pandas``, ``mp`` (also with the Dask
+        ETL on a scheduler address) or ``spark_cluster``.
     cores : int or None
         ``--cores`` (None: a profile's own setting).
-    etl_engine : {"pandas", "spark"}
+    etl_engine : {"pandas", "spark", "dask"}
         ``execution.etl_engine`` of the run.
     spark_master : str or None
         ``execution.spark_master`` of the run (None: the configuration's).
@@ -136,6 +139,7 @@ def plan_execution(
     config_master: str,
     size_threshold_mb: float,
     profile: str | None = None,
+    dask_scheduler: str = "local",
 ) -> ExecutionPlan:
     """Resolve an execution mode (module docstring) to cores, ETL engine and master.
 
@@ -156,6 +160,9 @@ def plan_execution(
         ``execution.size_threshold_mb``.
     profile : str or None
         A Snakemake profile: with ``n_jobs=-1`` the profile sets the job count.
+    dask_scheduler : str
+        ``execution.dask_scheduler`` of the merged configuration (``auto``: an address
+        sends the ETL to that Dask cluster, as in the workflow).
 
     Raises
     ------
@@ -212,8 +219,11 @@ def plan_execution(
         )
     # auto: the workflow's size rule picks the engine; the jobs always spread over n_jobs
     master = spark_master or config_master
-    engine, why = select_etl_engine("auto", input_mb, size_threshold_mb, master)
-    mode = "spark_cluster" if engine == "spark" else ("pandas" if chosen == 1 else "mp")
+    engine, why = select_etl_engine("auto", input_mb, size_threshold_mb, master, dask_scheduler)
+    if engine == "spark":
+        mode = "spark_cluster"
+    else:  # the pandas ETL, or Dask's on its own cluster: the jobs on this machine's cores
+        mode = "pandas" if chosen == 1 and engine == "pandas" else "mp"
     return ExecutionPlan(
         mode, chosen, engine, spark_master, f"auto -> {mode}: {why}; jobs on {where}"
     )
@@ -479,6 +489,7 @@ def run_pipeline(
         config_master=completed["execution"]["spark_master"],
         size_threshold_mb=completed["execution"]["size_threshold_mb"],
         profile=profile,
+        dask_scheduler=completed["execution"]["dask_scheduler"],
     )
     cfg["execution"] = {**cfg.get("execution", {}), "etl_engine": plan.etl_engine}
     if plan.spark_master is not None:

@@ -19,10 +19,11 @@ MEMORY_MODEL: dict[str, tuple[float, float]] = {
     "validate_data": (500.0, 3.6),
     # fold masks, one column, one batch (input: clean.parquet)
     "split_data": (600.0, 1.7),
-    # the Dask split's whole process tree: the rule's process (keys, folds, the scheduler)
-    # and a LocalCluster of 2 worker processes; 2,883 MB at 39.5 MB (1M rows), 5,653 MB at
-    # 395 MB (10M rows) (scripts/bench/etl_bench.py, one run each, 2026-12-06)
-    "split_data_dask": (2575.0, 7.8),
+    # the Dask split's whole process tree: the rule's process (keys, folds, the scheduler,
+    # the appends) and a LocalCluster of 2 worker processes (~550 MB each at any size: one
+    # partition at a time); medians of 3: 1,098 MB at 48.9 MB (1M rows), 1,694 MB at
+    # 489 MB (10M rows) (make bench-etl, 2026-12-06)
+    "split_data_dask": (1030.0, 1.36),
     # one fold's train + test matrices once, plus the model (input: train + test Parquet);
     # the largest models (coxph, coxnet, float64) set the line: 838 MB at 60 MB, 4,850 MB
     # at 593 MB (coxnet fold 0 at 10M rows)
