@@ -12,9 +12,8 @@ from survival_framework.contract import ROW_COL
 from survival_framework.cv import fit_and_evaluate
 from survival_framework.io import read_json, write_arrow, write_json
 from survival_framework.job import rule_job
-from survival_framework.matrix import read_fold
-from survival_framework.models import model_input_dtype, model_seed, model_uses_features
-from survival_framework.preprocess import output_columns
+from survival_framework.matrix import read_resample
+from survival_framework.models import model_seed
 from survival_framework.provenance import sha256_arrays
 
 
@@ -25,15 +24,15 @@ def main(smk) -> None:
         schema = read_json(smk.input.schema)
         dur, ev, id_col = schema["duration_col"], schema["event_col"], schema["id_col"]
         grid = read_json(smk.input.grid)
-        features = output_columns(read_json(smk.input.preprocessor))
         keys = [ROW_COL] + ([id_col] if id_col else []) + [dur, ev]
         # each fold's features read once into one matrix (no DataFrame of them), in the
-        # dtype the model computes in (float32 for the tree models: half the memory)
-        dtype = model_input_dtype(model, dict(p.model_params))
-        if not model_uses_features(model, dict(p.model_params)):
-            features = []  # the reference model: times and events only
-        train = read_fold(smk.input.train, features, dur, ev, [ROW_COL], dtype=dtype)
-        test = read_fold(smk.input.test, features, dur, ev, keys, dtype=dtype)
+        # dtype the model computes in (float32 for the tree models: half the memory); the
+        # reference model reads times and events only
+        train, test = read_resample(
+            smk.input.train, smk.input.test, read_json(smk.input.preprocessor), schema,
+            model, dict(p.model_params), keys,
+        )  # fmt: skip
+        features, dtype = train.features, train.X.dtype
         train_rows = to_numpy(train.keys.column(ROW_COL), np.int64)
         seed = model_seed(p.seed, model, fold)
         log.info(

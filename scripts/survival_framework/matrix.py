@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["FoldArrays", "read_fold"]
+__all__ = ["FoldArrays", "read_fold", "read_resample"]
 
 
 @dataclass
@@ -139,3 +139,44 @@ def read_fold(
     # Arrow's allocator keeps freed column buffers for reuse; nothing else is read here
     pa.default_memory_pool().release_unused()
     return FoldArrays(X=X, time=time, event=event, keys=keys, features=features)
+
+
+def read_resample(
+    train_path: str | os.PathLike,
+    test_path: str | os.PathLike,
+    state: dict,
+    schema: dict,
+    model: str,
+    params: dict,
+    test_keys: Sequence[str] = (),
+) -> tuple[FoldArrays, FoldArrays]:
+    """One resample's training and test rows as ``model`` reads them.
+
+    The features are the preprocessing state's output columns (none for a model that uses
+    times and events only), in the dtype the model computes in
+    (:func:`survival_framework.models.model_input_dtype`); the training keys are ``_row``,
+    the test keys ``test_keys`` (``_row`` if empty).
+
+    Parameters
+    ----------
+    train_path, test_path : path-like
+        The resample's ``train.parquet`` and ``test.parquet``.
+    state : dict
+        Its ``preprocessor.json``.
+    schema : dict
+        ``results/data/schema.json`` (the duration and event columns).
+    model : str
+    params : dict
+        The model's parameters.
+    test_keys : sequence of str
+    """
+    from .contract import ROW_COL
+    from .models import model_input_dtype, model_uses_features
+    from .preprocess import output_columns
+
+    dur, ev = schema["duration_col"], schema["event_col"]
+    dtype = model_input_dtype(model, dict(params))
+    features = output_columns(state) if model_uses_features(model, dict(params)) else []
+    train = read_fold(train_path, features, dur, ev, [ROW_COL], dtype=dtype)
+    test = read_fold(test_path, features, dur, ev, list(test_keys) or [ROW_COL], dtype=dtype)
+    return train, test

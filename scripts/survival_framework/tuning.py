@@ -1,0 +1,487 @@
+"""Hyperparameter search inside the cross-validation (nested): search spaces, their
+candidates, the inner splits of an outer training fold and the choice of a winner.
+
+Issue 18, in progress: these are the package pieces that the tuning rules will call; no
+rule and no config key uses them yet, so a run without tuning is unchanged.
+
+* A search space is what ``models.<name>.tune`` will hold: each parameter maps to a list
+  of values (a grid) or to ``{low, high, log}`` (a range, drawn from by random search).
+  :func:`parse_space` checks it, naming the key at fault.
+* :func:`candidates` lists the parameter sets to try: every combination of a grid, or
+  ``n_candidates`` seeded draws when a range is given. The list depends only on the space,
+  the seed and the model, so every outer fold (and every job) sees the same candidates in
+  the same order.
+* :func:`write_inner_splits` runs the pandas ETL (:func:`.etl.run_pandas_etl`, not a second
+  implementation) on the training rows of one outer resample only: stratified inner folds,
+  preprocessing fitted on each inner training fold, and a time grid valid for every inner
+  fold. No outer test row is read into them.
+* :func:`score_candidate` fits one candidate on every inner training fold and scores it on
+  the inner test fold with the tuning metric alone; :func:`inner_fold_skip_reason` says
+  why an inner fold cannot score (too few events), and a failed fit is recorded, never
+  raised. :func:`select_candidate` picks the winner from the candidates' inner scores, by
+  the metric's direction, with a recorded reason for everything left out.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import zlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .contract import FOLD_COL, REPEAT_COL, ROW_COL
+from .metrics import HIGHER_IS_BETTER
+
+__all__ = [
+    "TUNING_METRICS",
+    "MIN_INNER_EVENTS",
+    "parse_space",
+    "is_grid",
+    "candidates",
+    "inner_seed",
+    "outer_training_rows",
+    "write_rows",
+    "write_inner_splits",
+    "inner_fold_skip_reason",
+    "score_candidate",
+    "select_candidate",
+]
+
+TUNING_METRICS = ("uno_c", "ibs")
+"""Metrics an inner fold can rank candidates by (``tuning.metric``)."""
+
+MIN_INNER_EVENTS = 2
+"""Fewest events an inner test fold (and its training fold) needs to score a candidate:
+a concordance needs a comparable pair, the censoring weights of the Brier score an event."""
+
+_RANGE_KEYS = {"low", "high", "log"}
+
+
+def _where(model: str, param: str | None = None) -> str:
+    return f"models.{model}.tune" + (f".{param}" if param is not None else "")
+
+
+def parse_space(model: str, tune: Mapping[str, Any]) -> dict[str, list | dict]:
+    """Check a search space and return it in its normal form.
+
+    Parameters
+    ----------
+    model : str
+        The model's name (for the messages).
+    tune : mapping
+        Parameter -> a non-empty list of values (a grid), or ``{low, high, log}`` (a range:
+        ``low < high``; ``log: true`` draws log-uniformly and needs ``low > 0``). A range of
+        two integers draws integers.
+
+    Returns
+    -------
+    dict
+        Parameter -> list of values, or ``{"low", "high", "log"}`` with ``log`` a bool.
+
+    Raises
+    ------
+    ValueError
+        Naming ``models.<model>.tune.<param>`` and what is wrong with it.
+    """
+    if not isinstance(tune, Mapping) or not tune:
+        raise ValueError(
+            f"{_where(model)}: expected a mapping of parameter -> values, got {tune!r}"
+        )
+    space: dict[str, list | dict] = {}
+    for param, values in tune.items():
+        where = _where(model, param)
+        if isinstance(values, (list, tuple)):
+            if not values:
+                raise ValueError(f"{where}: the list of values is empty")
+            space[param] = list(values)
+        elif isinstance(values, Mapping):
+            unknown = set(values) - _RANGE_KEYS
+            if unknown or not {"low", "high"} <= set(values):
+                raise ValueError(
+                    f"{where}: a range is {{low, high, log}}, got keys {sorted(values)}"
+                )
+            low, high, log = values["low"], values["high"], values.get("log", False)
+            for name, v in (("low", low), ("high", high)):
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    raise ValueError(f"{where}.{name}: expected a finite number, got {v!r}")
+            if not low < high:
+                raise ValueError(f"{where}: low ({low}) must be below high ({high})")
+            if not isinstance(log, bool):
+                raise ValueError(f"{where}.log: expected true or false, got {log!r}")
+            if log and low <= 0:
+                raise ValueError(f"{where}: log: true needs low > 0, got {low}")
+            space[param] = {"low": low, "high": high, "log": log}
+        else:
+            raise ValueError(
+                f"{where}: expected a list of values or {{low, high, log}}, got {values!r}"
+            )
+    return space
+
+
+def is_grid(space: Mapping[str, list | dict]) -> bool:
+    """Whether every parameter of ``space`` is a list of values (no range)."""
+    return all(isinstance(v, list) for v in space.values())
+
+
+def _native(value: Any) -> Any:
+    """numpy scalars as Python ones (candidates go into JSON and model parameters)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def candidates(
+    space: Mapping[str, list | dict], n_candidates: int, seed: int, model: str
+) -> list[dict[str, Any]]:
+    """The parameter sets to try, in a fixed order.
+
+    A grid gives every combination, the parameters varying in the order of ``space``, the
+    last fastest (:func:`itertools.product`); ``n_candidates`` is then not used. With a
+    range, ``n_candidates`` sets are drawn with a generator seeded by ``seed`` and the
+    model's name: a list is drawn from uniformly, a range uniformly or log-uniformly
+    (integers for a range of two integers). Repeated draws are dropped, so integer ranges
+    can give fewer sets.
+
+    Parameters
+    ----------
+    space : mapping
+        :func:`parse_space`'s output.
+    n_candidates : int
+        Draws of a random search (``tuning.n_candidates``).
+    seed : int
+        ``cv.seed``.
+    model : str
+
+    Returns
+    -------
+    list of dict
+        Parameter -> value, JSON-ready.
+    """
+    names = list(space)
+    if is_grid(space):
+        return [
+            {p: _native(v) for p, v in zip(names, combo, strict=True)}
+            for combo in itertools.product(*(space[p] for p in names))
+        ]
+    if n_candidates < 1:
+        raise ValueError(f"tuning.n_candidates must be >= 1, got {n_candidates}")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(model.encode())]))
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for _ in range(n_candidates):
+        draw: dict[str, Any] = {}
+        for p in names:
+            spec = space[p]
+            if isinstance(spec, list):
+                draw[p] = _native(spec[int(rng.integers(len(spec)))])
+                continue
+            low, high, log = spec["low"], spec["high"], spec["log"]
+            integer = isinstance(low, int) and isinstance(high, int)
+            if log:
+                x = math.exp(rng.uniform(math.log(low), math.log(high)))
+            else:
+                x = float(rng.uniform(low, high))
+            draw[p] = int(min(high, max(low, round(x)))) if integer else float(x)
+        key = repr(sorted(draw.items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(draw)
+    return out
+
+
+def inner_seed(seed: int, resample: int) -> int:
+    """Seed of the inner folds of outer resample ``resample``.
+
+    A child of ``seed`` (``SeedSequence(seed, spawn_key=("tune", resample))``), apart from
+    the outer repeats' seeds (:func:`~survival_framework.splits.repeat_seed` uses
+    ``spawn_key=(r,)``), so inner folds never repeat an outer assignment. Stable across
+    runs, hosts and numpy versions.
+    """
+    seq = np.random.SeedSequence(int(seed), spawn_key=(0x7475_6E65, int(resample)))  # "tune"
+    return int(seq.generate_state(1)[0])
+
+
+def outer_training_rows(folds_path: str | os.PathLike, resample: int, n_folds: int) -> np.ndarray:
+    """The ``_row`` values of outer resample ``resample``'s training rows, ascending.
+
+    ``folds_path``: ``results/splits/folds.parquet`` (``_row, repeat, fold``); resample
+    ``f`` is fold ``f`` of repeat ``f // n_folds``.
+    """
+    table = pq.read_table(folds_path, columns=[ROW_COL, REPEAT_COL, FOLD_COL])
+    row = table.column(ROW_COL).to_numpy()
+    repeat = table.column(REPEAT_COL).to_numpy()
+    fold = table.column(FOLD_COL).to_numpy()
+    if not (repeat == resample // n_folds).any():
+        raise ValueError(f"{folds_path}: no repeat {resample // n_folds} (resample {resample})")
+    keep = (repeat == resample // n_folds) & (fold != resample)
+    return np.sort(row[keep])
+
+
+def write_rows(clean_path: str | os.PathLike, rows: np.ndarray, out_path: str | os.PathLike) -> int:
+    """Write the rows of ``clean_path`` whose ``_row`` is in ``rows`` to ``out_path``, one
+    row group of the input at a time, with the input's schema (the pandas metadata
+    included) and in its order. Returns the rows written."""
+    from .io import atomic_path
+
+    pf = pq.ParquetFile(clean_path)
+    wanted = np.sort(np.asarray(rows, dtype=np.int64))
+    written = 0
+    with atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, pf.schema_arrow) as writer:
+        for g in range(pf.num_row_groups):
+            table = pf.read_row_group(g)
+            row = table.column(ROW_COL).to_numpy()
+            at = np.minimum(np.searchsorted(wanted, row), max(wanted.size - 1, 0))
+            keep = wanted[at] == row if wanted.size else np.zeros(row.size, dtype=bool)
+            if keep.any() or (g == pf.num_row_groups - 1 and not written):
+                part = table.filter(pa.array(keep))
+                writer.write_table(part, row_group_size=max(part.num_rows, 1))
+                written += part.num_rows
+    return written
+
+
+def write_inner_splits(
+    clean_path: str | os.PathLike,
+    schema_path: str | os.PathLike,
+    folds_path: str | os.PathLike,
+    resample: int,
+    out_dir: str | os.PathLike,
+    *,
+    n_folds: int,
+    inner_folds: int,
+    seed: int,
+    min_frequency: float,
+    n_times: int,
+    quantiles: tuple[float, float],
+    max_levels: int | None = None,
+    log: logging.Logger | None = None,
+) -> dict[str, Any]:
+    """The inner cross-validation of one outer training fold, written as the outer one is.
+
+    The training rows of outer resample ``resample`` are copied from ``clean_path`` into
+    ``out_dir/clean.parquet``, and :func:`~survival_framework.etl.run_pandas_etl` splits
+    them into ``inner_folds`` stratified folds (seed :func:`inner_seed`) with each inner
+    fold's preprocessing fitted on its inner training rows and one time grid valid for
+    every inner fold. Outputs: ``out_dir/folds.parquet``, ``time_grid.json`` and
+    ``fold_{i}/{train,test}.parquet, preprocessor.json`` (the
+    :func:`~survival_framework.etl.split_paths` layout).
+
+    Parameters
+    ----------
+    clean_path, schema_path, folds_path : path-like
+        ``results/data/clean.parquet``, ``schema.json`` and ``results/splits/folds.parquet``.
+    resample : int
+        The outer resample (fold ``k`` of repeat ``r`` is ``r * n_folds + k``).
+    out_dir : path-like
+    n_folds : int
+        Outer folds per repeat (``cv.n_folds``).
+    inner_folds : int
+        ``tuning.inner_folds``.
+    seed, min_frequency, n_times, quantiles, max_levels :
+        As for the outer split (``cv.seed``, ``preprocess.*``, ``evaluation.*``).
+    log : logging.Logger, optional
+
+    Returns
+    -------
+    dict
+        The output paths (:func:`~survival_framework.etl.split_paths`) and ``clean_path``,
+        ``n_rows`` and ``seed`` of the inner split.
+    """
+    from .etl import run_pandas_etl, split_paths
+
+    out = Path(out_dir)
+    rows = outer_training_rows(folds_path, resample, n_folds)
+    clean = out / "clean.parquet"
+    n = write_rows(clean_path, rows, clean)
+    if n != rows.size:
+        raise ValueError(
+            f"{clean_path}: {rows.size} training rows of resample {resample} in {folds_path}, "
+            f"{n} found in the table (are they from the same run?)"
+        )
+    paths = split_paths(out, inner_folds)
+    s = inner_seed(seed, resample)
+    run_pandas_etl(
+        clean, schema_path, **paths, n_folds=inner_folds, seed=s, min_frequency=min_frequency,
+        n_times=n_times, quantiles=quantiles, max_levels=max_levels, log=log,
+    )  # fmt: skip
+    return {**paths, "clean_path": clean, "n_rows": n, "seed": s}
+
+
+def inner_fold_skip_reason(event_train: np.ndarray, event_test: np.ndarray) -> str | None:
+    """Why an inner fold cannot score candidates, or None if it can.
+
+    A fold is skipped (for every candidate alike) when its test or training rows hold
+    fewer than :data:`MIN_INNER_EVENTS` events.
+    """
+    n_test, n_train = int(np.sum(event_test)), int(np.sum(event_train))
+    if n_test < MIN_INNER_EVENTS:
+        return f"{n_test} event(s) in the inner test fold (need {MIN_INNER_EVENTS})"
+    if n_train < MIN_INNER_EVENTS:
+        return f"{n_train} event(s) in the inner training fold (need {MIN_INNER_EVENTS})"
+    return None
+
+
+def score_candidate(
+    model: str,
+    params: Mapping[str, Any],
+    inner: Mapping[str, Any],
+    schema: Mapping[str, Any],
+    metric: str,
+    seed: int,
+    n_jobs: int = 1,
+    batch_size: int = 50_000,
+) -> dict[str, Any]:
+    """Fit one candidate on every inner training fold; score it on the inner test folds.
+
+    Parameters
+    ----------
+    model : str
+        Registry name.
+    params : mapping
+        The model's parameters with the candidate's values set.
+    inner : mapping
+        The inner split's paths (:func:`write_inner_splits`: ``grid_path``,
+        ``train_paths``, ``test_paths``, ``preprocessor_paths``).
+    schema : mapping
+        ``results/data/schema.json``.
+    metric : {"uno_c", "ibs"}
+    seed : int
+        Seed of the inner split (:func:`inner_seed`): inner fold ``i``'s model seed is
+        :func:`~survival_framework.models.model_seed` of it, the model and ``i``, the same
+        for every candidate (so candidates differ by their parameters only).
+    n_jobs, batch_size : int
+        Threads of the model; test rows predicted at once.
+
+    Returns
+    -------
+    dict
+        ``scores`` (one per inner fold; None where skipped or failed), ``skipped`` (inner
+        fold -> reason), ``errors`` (inner fold -> ``type: message``), ``seconds``.
+    """
+    import time as _time
+    import warnings
+
+    from threadpoolctl import threadpool_limits
+
+    from .io import read_json
+    from .matrix import read_resample
+    from .metrics import integrated_brier, to_structured, uno_c
+    from .models import get_model, model_seed
+
+    if metric not in TUNING_METRICS:
+        raise ValueError(f"tuning.metric must be one of {TUNING_METRICS}, got {metric!r}")
+    grid = read_json(inner["grid_path"])
+    times = np.asarray(grid["times"], dtype=float)
+    scores: list[float | None] = []
+    skipped: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    t0 = _time.perf_counter()
+    for i, (train_path, test_path, state_path) in enumerate(
+        zip(inner["train_paths"], inner["test_paths"], inner["preprocessor_paths"], strict=True)
+    ):
+        train, test = read_resample(
+            train_path, test_path, read_json(state_path), dict(schema), model, dict(params)
+        )
+        reason = inner_fold_skip_reason(train.event, test.event)
+        if reason is not None:
+            scores.append(None)
+            skipped[str(i)] = reason
+            continue
+        try:
+            with threadpool_limits(limits=max(1, int(n_jobs))), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the outer fit records warnings; not this
+                estimator = get_model(
+                    model, random_state=model_seed(seed, model, i), n_jobs=n_jobs, **params
+                )
+                y_train = to_structured(train.event, train.time)
+                y_test = to_structured(test.event, test.time)
+                estimator.fit(train.X, y_train)
+                risk, surv = estimator.predict_risk_and_survival(test.X, times, batch_size)
+                if metric == "uno_c":
+                    value = uno_c(y_train, y_test, risk, grid["tau"])
+                else:
+                    value = integrated_brier(y_train, y_test, surv, times)
+            if not np.isfinite(value):
+                raise FloatingPointError(f"{metric} is {value}")
+            scores.append(float(value))
+        except Exception as exc:  # a failed candidate is recorded, never raised
+            scores.append(None)
+            errors[str(i)] = f"{type(exc).__name__}: {exc}"
+    return {
+        "params": dict(params),
+        "metric": metric,
+        "scores": scores,
+        "skipped": skipped,
+        "errors": errors,
+        "seconds": _time.perf_counter() - t0,
+    }
+
+
+def select_candidate(
+    scores: Sequence[Sequence[float | None]],
+    metric: str,
+    skipped: Mapping[int, str] | None = None,
+) -> dict[str, Any]:
+    """The winning candidate from the inner scores.
+
+    Parameters
+    ----------
+    scores : sequence of sequence of float or None
+        ``scores[c][i]``: candidate ``c``'s ``metric`` on inner fold ``i``; None or NaN
+        where its fit or scoring failed.
+    metric : {"uno_c", "ibs"}
+        Ranks by its direction (:data:`~survival_framework.metrics.HIGHER_IS_BETTER`).
+    skipped : mapping of int to str, optional
+        Inner folds skipped for every candidate, with the reason
+        (:func:`inner_fold_skip_reason`).
+
+    Returns
+    -------
+    dict
+        ``best``: the winner's index (None if no candidate has a score on every usable
+        fold); ``mean``: each candidate's mean over the usable folds (None when left out);
+        ``excluded``: candidate -> why it was left out; ``used_folds``; ``skipped``. Ties
+        go to the earlier candidate, so the choice never depends on job order.
+
+    Raises
+    ------
+    ValueError
+        For a metric outside :data:`TUNING_METRICS` or ragged scores.
+    """
+    if metric not in TUNING_METRICS:
+        raise ValueError(f"tuning.metric must be one of {TUNING_METRICS}, got {metric!r}")
+    skipped = dict(skipped or {})
+    n_inner = {len(s) for s in scores}
+    if len(n_inner) > 1:
+        raise ValueError(f"every candidate needs one score per inner fold, got {sorted(n_inner)}")
+    n = n_inner.pop() if n_inner else 0
+    used = [i for i in range(n) if i not in skipped]
+    means: list[float | None] = []
+    excluded: dict[int, str] = {}
+    for c, row in enumerate(scores):
+        values = [row[i] for i in used]
+        bad = [i for i, v in zip(used, values, strict=True) if v is None or not np.isfinite(v)]
+        if not used:
+            excluded[c] = "no usable inner fold"
+            means.append(None)
+        elif bad:
+            excluded[c] = f"no score on inner fold(s) {bad}"
+            means.append(None)
+        else:
+            means.append(float(np.mean(values)))
+    sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+    ranked = [c for c, m in enumerate(means) if m is not None]
+    best = max(ranked, key=lambda c: (sign * means[c], -c)) if ranked else None
+    return {
+        "metric": metric,
+        "best": best,
+        "mean": means,
+        "excluded": {str(c): why for c, why in excluded.items()},
+        "used_folds": used,
+        "skipped": {str(i): why for i, why in skipped.items()},
+    }
