@@ -13,6 +13,7 @@ include: "rules/data.smk"
 include: "rules/splits.smk"
 include: "rules/spark.smk"
 include: "rules/dask.smk"
+include: "rules/tuning.smk"
 include: "rules/cv.smk"
 include: "rules/aggregate.smk"
 include: "rules/ph.smk"
@@ -37,3 +38,4 @@ rule all:
         "results/report/kaplan_meier.png",
         "results/report/time_auc.png",
         "results/report/benchmarks.png",
+        tuning_targets(),

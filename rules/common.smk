@@ -226,6 +226,89 @@ def model_params(wildcards):
     return config["models"][wildcards.model]["params"]
 
 
+# --- nested tuning (rules/tuning.smk; survival_framework.tuning, docs/tuning.md) ---
+# A model with a `tune` space has its candidates listed here, once, from the space, the
+# seed and its name (survival_framework.search_space): every outer fold and every job sees
+# the same list. Models without one have no tuning job and no selection input.
+TUNED = {m: config["models"][m]["tune"] for m in MODELS if "tune" in config["models"][m]}
+if TUNED:
+    from survival_framework.search_space import candidates as _candidates
+
+    CANDIDATES = {
+        m: _candidates(space, config["tuning"]["n_candidates"], config["cv"]["seed"], m)
+        for m, space in TUNED.items()
+    }
+else:
+    CANDIDATES = {}
+INNER_FOLDS = list(range(config["tuning"]["inner_folds"]))
+
+
+wildcard_constraints:
+    candidate=r"\d+",
+    resample=r"\d+|all",
+
+
+def inner_split(part):
+    """Inner split files of {resample} (an outer resample, or all rows): one per inner fold."""
+    return expand(f"results/tuning/splits/fold_{{{{resample}}}}/fold_{{i}}/{part}", i=INNER_FOLDS)
+
+
+def outer_folds_input(wildcards):
+    """An outer resample's inner CV reads the outer folds; the final model's (all) not."""
+    return [] if wildcards.resample == "all" else "results/splits/folds.parquet"
+
+
+def candidate_params(wildcards):
+    """The model's params with candidate {candidate}'s values set."""
+    chosen = CANDIDATES[wildcards.model][int(wildcards.candidate)]
+    return {**config["models"][wildcards.model]["params"], **chosen}
+
+
+def candidate_scores(wildcards):
+    n = len(CANDIDATES[wildcards.model])
+    return expand(
+        "results/tuning/{model}/fold_{resample}/candidate_{c}.json",
+        model=wildcards.model,
+        resample=wildcards.resample,
+        c=range(n),
+    )
+
+
+def selection_input(wildcards):
+    """A tuned model's CV fit reads its fold's selection; an untuned one nothing more."""
+    if wildcards.model not in TUNED:
+        return []
+    return f"results/tuning/{wildcards.model}/fold_{wildcards.fold}/selection.json"
+
+
+def final_selection_input(wildcards):
+    """A tuned model's final fit reads the selection of the inner CV on every row."""
+    if wildcards.model not in TUNED:
+        return []
+    return f"results/tuning/{wildcards.model}/fold_all/selection.json"
+
+
+def final_selections_named(wildcards):
+    """The best model is known only after the CV: every tuned model's final selection,
+    as input selection_<model>."""
+    return {f"selection_{m}": f"results/tuning/{m}/fold_all/selection.json" for m in TUNED}
+
+
+def tuning_selections(wildcards):
+    """The outer resamples' selections of every tuned model (the report's tuning plot)."""
+    return expand("results/tuning/{model}/fold_{fold}/selection.json", model=TUNED, fold=FOLDS)
+
+
+def tuning_targets():
+    """What rule all adds for nested tuning: its plot, when some model is tuned."""
+    return ["results/report/tuning.png"] if TUNED else []
+
+
+def mem_mb_tune(wildcards, input, attempt):
+    """One inner fold's matrices at a time: the fit model's line on their share."""
+    return request_mb("fit_model", input.size_mb / max(1, len(INNER_FOLDS)), attempt)
+
+
 def cv_metrics_inputs(wildcards):
     return expand("results/cv/{model}/fold_{fold}/metrics.json", model=MODELS, fold=FOLDS)
 

@@ -9,6 +9,7 @@ rule fit_model:
         grid="results/splits/time_grid.json",
         schema="results/data/schema.json",
         splits_provenance="results/splits/provenance.json",
+        selection=selection_input,
     output:
         metrics="results/cv/{model}/fold_{fold}/metrics.json",
         predictions="results/cv/{model}/fold_{fold}/predictions.parquet",

@@ -18,6 +18,7 @@ rule fit_final_model:
         schema="results/data/schema.json",
         grid="results/splits/time_grid.json",
         data_provenance="results/data/provenance.json",
+        selection=final_selection_input,
     output:
         model="results/final/{model}/model.joblib",
         provenance="results/final/{model}/provenance.json",
@@ -43,6 +44,7 @@ rule fit_final_model:
 
 rule fit_best_model:
     input:
+        unpack(final_selections_named),
         clean="results/data/clean.parquet",
         schema="results/data/schema.json",
         grid="results/splits/time_grid.json",

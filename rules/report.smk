@@ -10,6 +10,7 @@ localrules:
     plot_model_comparison,
     render_ph_table,
     plot_cv_metrics,
+    plot_tuning,
     plot_kaplan_meier,
     plot_time_dependent_metrics,
     plot_benchmarks,
@@ -101,6 +102,26 @@ rule plot_cv_metrics:
         code=code_version("plot_cv_metrics.py"),
     script:
         "../scripts/plot_cv_metrics.py"
+
+
+rule plot_tuning:
+    input:
+        selections=tuning_selections,
+    output:
+        plot=report(
+            "results/report/tuning.png",
+            caption="../report/tuning.rst",
+            category="2. Cross-validation",
+            labels={"figure": "nested tuning"},
+        ),
+    log:
+        "logs/report/plot_tuning.log",
+    conda:
+        "../envs/survival.yaml"
+    params:
+        code=code_version("plot_tuning.py"),
+    script:
+        "../scripts/plot_tuning.py"
 
 
 rule plot_kaplan_meier:

@@ -19,8 +19,18 @@ def main(smk) -> None:
             model = best_model(read_table(smk.input.leaderboard))
             params = dict(p.all_model_params[model])
             job.log.info("best model by leaderboard uno_c: %s", model)
+            selection = smk.input.get(f"selection_{model}")
         else:
             model, params = smk.wildcards.model, dict(p.model_params)
+            selection = smk.input.get("selection")
+        tuning = None
+        if selection:  # a tuned model: the inner CV on every row chose its parameters
+            tuning = read_json(selection)
+            if tuning["params"] is not None:
+                params = {**params, **tuning["params"]}
+                job.log.info("tuned on every row: %s", tuning["params"])
+            else:
+                job.log.warning("tuned: no candidate had an inner score; configured params")
         artifact = fit_final_model(
             model,
             params,
@@ -38,6 +48,7 @@ def main(smk) -> None:
             extra={
                 "model": model,
                 "model_params": params,
+                **({"tuning": tuning} if tuning is not None else {}),
                 "fit_seed": artifact["seed"],
                 "n_train": artifact["n_train"],
                 "n_events": artifact["n_events"],

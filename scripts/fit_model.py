@@ -21,6 +21,33 @@ def main(smk) -> None:
     with rule_job(smk) as job:
         log, p = job.log, smk.params
         model, fold = smk.wildcards.model, int(smk.wildcards.fold)
+        params = dict(p.model_params)
+        tuning = None
+        if smk.input.get("selection"):  # a tuned model: the inner CV's choice for this fold
+            selection = read_json(smk.input.selection)
+            tuning = {
+                k: selection[k]
+                for k in (
+                    "metric",
+                    "best",
+                    "params",
+                    "mean",
+                    "excluded",
+                    "skipped",
+                    "used_folds",
+                    "candidates",
+                )
+            }
+            if selection["params"] is not None:
+                params = {**params, **selection["params"]}
+                log.info(
+                    "tuned: candidate %d of %d, %s",
+                    selection["best"],
+                    len(selection["candidates"]),
+                    selection["params"],
+                )
+            else:
+                log.warning("tuned: no candidate had an inner score; the configured params")
         schema = read_json(smk.input.schema)
         dur, ev, id_col = schema["duration_col"], schema["event_col"], schema["id_col"]
         grid = read_json(smk.input.grid)
@@ -30,7 +57,7 @@ def main(smk) -> None:
         # reference model reads times and events only
         train, test = read_resample(
             smk.input.train, smk.input.test, read_json(smk.input.preprocessor), schema,
-            model, dict(p.model_params), keys,
+            model, params, keys,
         )  # fmt: skip
         features, dtype = train.features, train.X.dtype
         train_rows = to_numpy(train.keys.column(ROW_COL), np.int64)
@@ -48,7 +75,7 @@ def main(smk) -> None:
         )
         record, predictions = fit_and_evaluate(
             model,
-            dict(p.model_params),
+            params,
             train,
             test,
             np.asarray(grid["times"]),
@@ -66,7 +93,8 @@ def main(smk) -> None:
             "repeat": fold // p.n_folds,
             "fold": fold,
             "seed": seed,
-            "params": dict(p.model_params),
+            "params": params,
+            **({"tuning": tuning} if tuning is not None else {}),
             "times": grid["times"],
             "tau": grid["tau"],
             **record,

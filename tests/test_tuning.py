@@ -14,15 +14,13 @@ import pytest
 from etl_parity import tricky_clean_table
 from survival_framework.contract import ROW_COL
 from survival_framework.etl import run_pandas_etl, split_paths, training_rows
+from survival_framework.search_space import candidates, is_grid, parse_space
 from survival_framework.splits import repeat_seed
 from survival_framework.tuning import (
     MIN_INNER_EVENTS,
-    candidates,
     inner_fold_skip_reason,
     inner_seed,
-    is_grid,
     outer_training_rows,
-    parse_space,
     select_candidate,
     write_inner_splits,
     write_rows,
@@ -120,6 +118,11 @@ def test_inner_seeds_differ_from_outer_repeats_and_between_resamples():
     assert not set(seeds) & {repeat_seed(42, r) for r in range(10)}
 
 
+def inner_paths(out, inner_folds: int = 3) -> dict:
+    """Output paths of an inner split (the outer split's layout, plus the row subset)."""
+    return {**split_paths(out, inner_folds), "subset_path": out / "clean.parquet"}
+
+
 @pytest.fixture
 def outer_split(tmp_path):
     clean, schema = tricky_clean_table(tmp_path)
@@ -160,10 +163,12 @@ def test_write_rows_keeps_schema_and_order(outer_split, tmp_path):
 @pytest.mark.parametrize("resample", [0, 4])
 def test_inner_splits_see_no_outer_test_row(outer_split, tmp_path, resample):
     clean, schema, out = outer_split
-    inner = write_inner_splits(
-        clean, schema, out["folds_path"], resample, tmp_path / "inner",
-        n_folds=3, inner_folds=3, seed=5, **ETL,
-    )  # fmt: skip
+    inner = inner_paths(tmp_path / "inner")
+    inner.update(
+        write_inner_splits(
+            clean, schema, out["folds_path"], resample, **inner, n_folds=3, seed=5, **ETL
+        )
+    )
     outer_test = set(pd.read_parquet(out["test_paths"][resample], columns=[ROW_COL])[ROW_COL])
     outer_train = set(outer_training_rows(out["folds_path"], resample, 3))
     assert inner["n_rows"] == len(outer_train) and inner["seed"] == inner_seed(5, resample)
@@ -209,8 +214,8 @@ def test_inner_splits_reject_folds_of_another_table(outer_split, tmp_path):
     folds.to_parquet(tmp_path / "other_folds.parquet", index=False)
     with pytest.raises(ValueError, match="are they from the same run"):
         write_inner_splits(
-            clean, schema, tmp_path / "other_folds.parquet", 0, tmp_path / "inner",
-            n_folds=3, inner_folds=3, seed=5, **ETL,
+            clean, schema, tmp_path / "other_folds.parquet", 0,
+            **inner_paths(tmp_path / "inner"), n_folds=3, seed=5, **ETL,
         )  # fmt: skip
 
 
@@ -283,10 +288,13 @@ def signal_table(tmp_path, n: int = 600, event_share: float = 0.7, seed: int = 3
 def inner_split_of(tmp_path, clean, schema_path, resample=0):
     outer = split_paths(tmp_path / "outer", 3)
     run_pandas_etl(clean, schema_path, **outer, n_folds=3, seed=5, **ETL)
-    return write_inner_splits(
-        clean, schema_path, outer["folds_path"], resample, tmp_path / "inner",
-        n_folds=3, inner_folds=3, seed=5, **ETL,
-    )  # fmt: skip
+    inner = inner_paths(tmp_path / "inner")
+    inner.update(
+        write_inner_splits(
+            clean, schema_path, outer["folds_path"], resample, **inner, n_folds=3, seed=5, **ETL
+        )
+    )
+    return inner
 
 
 @pytest.mark.parametrize("metric", ["uno_c", "ibs"])
@@ -363,3 +371,21 @@ def test_an_inner_fold_with_too_few_events_is_skipped_not_a_crash(tmp_path):
     )
     assert choice["used_folds"] == [i for i in range(3) if str(i) not in skipped]
     assert choice["skipped"] == skipped
+
+
+def test_the_config_check_parses_spaces_and_leaves_untuned_models_as_they_were():
+    from survival_framework.configcheck import ConfigError, model_settings
+    from survival_framework.modelspec import read_registry
+
+    registry = read_registry()
+    models = {
+        "coxnet": {"params": {"l1_ratio": 0.5}, "tune": {"alpha": {"low": 1e-3, "high": 1}}},
+        "rsf": {"params": {"n_estimators": 10}},
+    }
+    got = model_settings(models, registry)
+    assert got["coxnet"]["tune"] == {"alpha": {"low": 1e-3, "high": 1, "log": False}}
+    assert got["rsf"] == {"enabled": True, "params": {"n_estimators": 10}}  # no "tune" key
+    with pytest.raises(ConfigError, match=r"models\.rsf\.tune\.max_depth: model 'rsf'"):
+        model_settings({"rsf": {"tune": {"max_depth": ["deep"]}}}, registry)
+    with pytest.raises(ConfigError, match=r"models\.gbsa\.tune: expected a mapping"):
+        model_settings({"gbsa": {"tune": {}}}, registry)

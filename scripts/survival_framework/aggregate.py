@@ -81,7 +81,9 @@ def leaderboard(
     -------
     pandas.DataFrame
         ``rank`` (nullable integer), ``model``, ``<metric>_mean``, ``<metric>_std`` per
-        metric, ``n_folds``, ``n_failed`` (then ``tied_with_best``, ``mean_rank``).
+        metric, ``n_folds``, ``n_failed``, ``tuned`` when some model was tuned (nested
+        tuning: its ``metrics.json`` records hold ``tuning``), then ``tied_with_best``,
+        ``mean_rank``.
     """
     records = list(records)
     status = pd.DataFrame(
@@ -100,6 +102,9 @@ def leaderboard(
     counts = status.groupby("model")["ok"].agg(["sum", "size"]).reindex(out.index, fill_value=0)
     out["n_folds"] = counts["sum"].astype(int)
     out["n_failed"] = (counts["size"] - counts["sum"]).astype(int)
+    tuned = {r["model"] for r in records if r.get("tuning") is not None}
+    if tuned:  # a run without tuning keeps its columns (docs/tuning.md)
+        out["tuned"] = [m in tuned for m in out.index]
     key = f"{primary_metric}_mean"
     ranked = (out["n_folds"] > 0) & np.isfinite(out[key].to_numpy(float))
     ascending = not HIGHER_IS_BETTER[primary_metric]

@@ -106,6 +106,29 @@ def check_config(
     _check_model_names(config.get("models"), model_names)
 
 
+def _tune_space(
+    name: str, tune: Mapping[str, Any] | None, registry: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any] | None:
+    """``models.<name>.tune`` checked (:func:`.search_space.parse_space`) and its values
+    against the model's parameters (every grid value, both ends of a range)."""
+    if tune is None:
+        return None
+    from .search_space import parse_space
+
+    try:
+        space = parse_space(name, tune)
+    except ValueError as exc:
+        raise ConfigError(f"config: {exc}") from None
+    for param, spec in space.items():
+        values = spec if isinstance(spec, list) else [spec["low"], spec["high"]]
+        for value in values:
+            try:
+                check_params(name, {param: value}, registry)
+            except ValueError as exc:
+                raise ConfigError(f"config: models.{name}.tune.{param}: {exc}") from None
+    return space
+
+
 def model_settings(
     models: Mapping[str, Any] | None, registry: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, dict[str, Any]]:
@@ -124,7 +147,7 @@ def model_settings(
     -------
     dict
         ``{name: {"enabled": bool, "params": dict}}`` for every registry model, in
-        registry order.
+        registry order, plus ``"tune"`` (the checked search space) for a tuned model.
 
     Raises
     ------
@@ -142,6 +165,9 @@ def model_settings(
         except ValueError as exc:
             raise ConfigError(f"config: models.{name}.params: {exc}") from None
         resolved[name] = {"enabled": bool(spec.get("enabled", True)), "params": params}
+        space = _tune_space(name, spec.get("tune"), registry)
+        if space is not None:  # untuned models keep exactly their former settings
+            resolved[name]["tune"] = space
     if not any(spec["enabled"] for spec in resolved.values()):
         raise ConfigError("config: every model is disabled; set models.<name>.enabled: true")
     return resolved

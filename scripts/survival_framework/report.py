@@ -26,6 +26,7 @@ __all__ = [
     "plot_comparison",
     "write_html_table",
     "plot_cv_metrics",
+    "plot_tuning",
     "plot_kaplan_meier",
     "time_dependent_metrics",
     "plot_time_dependent",
@@ -176,6 +177,61 @@ def plot_cv_metrics(long: pd.DataFrame, path: str | os.PathLike) -> None:
         ax.set_title(metric + (" (lower is better)" if lower else ""))
         ax.tick_params(axis="x", rotation=45)
     fig.suptitle("Cross-validated metrics per fold")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_tuning(selections: Sequence[dict], path: str | os.PathLike) -> None:
+    """Inner score of every candidate against each tuned parameter, per model.
+
+    ``selections``: the ``selection.json`` records of the outer resamples (nested tuning,
+    ``results/tuning/{model}/fold_{k}/selection.json``). One panel per model and
+    parameter, one colour per outer resample; the chosen candidate is circled. A numeric
+    parameter spanning more than two decades gets a log axis; other values are categories.
+    """
+    plt = _plt()
+    panels = list(
+        dict.fromkeys(
+            (sel["model"], p) for sel in selections for c in sel["candidates"] for p in c["params"]
+            if len({str(cc["params"].get(p)) for cc in sel["candidates"]}) > 1
+        )
+    )  # fmt: skip
+    if not panels:
+        panels = [(sel["model"], None) for sel in selections[:1]]
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.6 * nrows), squeeze=False)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (model, param) in zip(axes.flat, panels, strict=False):
+        sels = [s for s in selections if s["model"] == model]
+        values = [c["params"].get(param) for s in sels for c in s["candidates"]]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        levels = sorted({str(v) for v in values}) if not numeric else None
+        for k, sel in enumerate(sels):
+            xs = [c["params"].get(param) for c in sel["candidates"]]
+            x = np.array(xs, float) if numeric else np.array([levels.index(str(v)) for v in xs])
+            y = np.array([np.nan if m is None else m for m in sel["mean"]], float)
+            colour = colours[k % len(colours)]
+            ax.scatter(x, y, s=16, color=colour, label=f"fold {sel['resample']}", zorder=3)
+            if sel["best"] is not None:
+                ax.scatter(
+                    x[sel["best"]], y[sel["best"]], s=90, facecolors="none",
+                    edgecolors=colour, zorder=4,
+                )  # fmt: skip
+        if numeric and values and min(values) > 0 and max(values) > 100 * min(values):
+            ax.set_xscale("log")
+        if levels is not None:
+            ax.set_xticks(range(len(levels)), levels, rotation=45)
+        metric = sels[0]["metric"]
+        lower = HIGHER_IS_BETTER.get(metric) is False
+        ax.set_xlabel(str(param))
+        ax.set_ylabel(f"inner {metric}" + (" (lower is better)" if lower else ""))
+        ax.set_title(model)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle("Nested tuning: mean inner score per candidate\n(the chosen one circled)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

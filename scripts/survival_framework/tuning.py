@@ -4,13 +4,8 @@ candidates, the inner splits of an outer training fold and the choice of a winne
 Issue 18, in progress: these are the package pieces that the tuning rules will call; no
 rule and no config key uses them yet, so a run without tuning is unchanged.
 
-* A search space is what ``models.<name>.tune`` will hold: each parameter maps to a list
-  of values (a grid) or to ``{low, high, log}`` (a range, drawn from by random search).
-  :func:`parse_space` checks it, naming the key at fault.
-* :func:`candidates` lists the parameter sets to try: every combination of a grid, or
-  ``n_candidates`` seeded draws when a range is given. The list depends only on the space,
-  the seed and the model, so every outer fold (and every job) sees the same candidates in
-  the same order.
+* The search spaces and their candidates are in :mod:`.search_space` (light: the DAG
+  lists the candidates when it is built).
 * :func:`write_inner_splits` runs the pandas ETL (:func:`.etl.run_pandas_etl`, not a second
   implementation) on the training rows of one outer resample only: stratified inner folds,
   preprocessing fitted on each inner training fold, and a time grid valid for every inner
@@ -24,18 +19,12 @@ rule and no config key uses them yet, so a run without tuning is unchanged.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import math
 import os
-import zlib
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .contract import FOLD_COL, REPEAT_COL, ROW_COL
 from .metrics import HIGHER_IS_BETTER
@@ -43,9 +32,6 @@ from .metrics import HIGHER_IS_BETTER
 __all__ = [
     "TUNING_METRICS",
     "MIN_INNER_EVENTS",
-    "parse_space",
-    "is_grid",
-    "candidates",
     "inner_seed",
     "outer_training_rows",
     "write_rows",
@@ -61,138 +47,6 @@ TUNING_METRICS = ("uno_c", "ibs")
 MIN_INNER_EVENTS = 2
 """Fewest events an inner test fold (and its training fold) needs to score a candidate:
 a concordance needs a comparable pair, the censoring weights of the Brier score an event."""
-
-_RANGE_KEYS = {"low", "high", "log"}
-
-
-def _where(model: str, param: str | None = None) -> str:
-    return f"models.{model}.tune" + (f".{param}" if param is not None else "")
-
-
-def parse_space(model: str, tune: Mapping[str, Any]) -> dict[str, list | dict]:
-    """Check a search space and return it in its normal form.
-
-    Parameters
-    ----------
-    model : str
-        The model's name (for the messages).
-    tune : mapping
-        Parameter -> a non-empty list of values (a grid), or ``{low, high, log}`` (a range:
-        ``low < high``; ``log: true`` draws log-uniformly and needs ``low > 0``). A range of
-        two integers draws integers.
-
-    Returns
-    -------
-    dict
-        Parameter -> list of values, or ``{"low", "high", "log"}`` with ``log`` a bool.
-
-    Raises
-    ------
-    ValueError
-        Naming ``models.<model>.tune.<param>`` and what is wrong with it.
-    """
-    if not isinstance(tune, Mapping) or not tune:
-        raise ValueError(
-            f"{_where(model)}: expected a mapping of parameter -> values, got {tune!r}"
-        )
-    space: dict[str, list | dict] = {}
-    for param, values in tune.items():
-        where = _where(model, param)
-        if isinstance(values, (list, tuple)):
-            if not values:
-                raise ValueError(f"{where}: the list of values is empty")
-            space[param] = list(values)
-        elif isinstance(values, Mapping):
-            unknown = set(values) - _RANGE_KEYS
-            if unknown or not {"low", "high"} <= set(values):
-                raise ValueError(
-                    f"{where}: a range is {{low, high, log}}, got keys {sorted(values)}"
-                )
-            low, high, log = values["low"], values["high"], values.get("log", False)
-            for name, v in (("low", low), ("high", high)):
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                    raise ValueError(f"{where}.{name}: expected a finite number, got {v!r}")
-            if not low < high:
-                raise ValueError(f"{where}: low ({low}) must be below high ({high})")
-            if not isinstance(log, bool):
-                raise ValueError(f"{where}.log: expected true or false, got {log!r}")
-            if log and low <= 0:
-                raise ValueError(f"{where}: log: true needs low > 0, got {low}")
-            space[param] = {"low": low, "high": high, "log": log}
-        else:
-            raise ValueError(
-                f"{where}: expected a list of values or {{low, high, log}}, got {values!r}"
-            )
-    return space
-
-
-def is_grid(space: Mapping[str, list | dict]) -> bool:
-    """Whether every parameter of ``space`` is a list of values (no range)."""
-    return all(isinstance(v, list) for v in space.values())
-
-
-def _native(value: Any) -> Any:
-    """numpy scalars as Python ones (candidates go into JSON and model parameters)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def candidates(
-    space: Mapping[str, list | dict], n_candidates: int, seed: int, model: str
-) -> list[dict[str, Any]]:
-    """The parameter sets to try, in a fixed order.
-
-    A grid gives every combination, the parameters varying in the order of ``space``, the
-    last fastest (:func:`itertools.product`); ``n_candidates`` is then not used. With a
-    range, ``n_candidates`` sets are drawn with a generator seeded by ``seed`` and the
-    model's name: a list is drawn from uniformly, a range uniformly or log-uniformly
-    (integers for a range of two integers). Repeated draws are dropped, so integer ranges
-    can give fewer sets.
-
-    Parameters
-    ----------
-    space : mapping
-        :func:`parse_space`'s output.
-    n_candidates : int
-        Draws of a random search (``tuning.n_candidates``).
-    seed : int
-        ``cv.seed``.
-    model : str
-
-    Returns
-    -------
-    list of dict
-        Parameter -> value, JSON-ready.
-    """
-    names = list(space)
-    if is_grid(space):
-        return [
-            {p: _native(v) for p, v in zip(names, combo, strict=True)}
-            for combo in itertools.product(*(space[p] for p in names))
-        ]
-    if n_candidates < 1:
-        raise ValueError(f"tuning.n_candidates must be >= 1, got {n_candidates}")
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(model.encode())]))
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for _ in range(n_candidates):
-        draw: dict[str, Any] = {}
-        for p in names:
-            spec = space[p]
-            if isinstance(spec, list):
-                draw[p] = _native(spec[int(rng.integers(len(spec)))])
-                continue
-            low, high, log = spec["low"], spec["high"], spec["log"]
-            integer = isinstance(low, int) and isinstance(high, int)
-            if log:
-                x = math.exp(rng.uniform(math.log(low), math.log(high)))
-            else:
-                x = float(rng.uniform(low, high))
-            draw[p] = int(min(high, max(low, round(x)))) if integer else float(x)
-        key = repr(sorted(draw.items()))
-        if key not in seen:
-            seen.add(key)
-            out.append(draw)
-    return out
 
 
 def inner_seed(seed: int, resample: int) -> int:
@@ -213,6 +67,8 @@ def outer_training_rows(folds_path: str | os.PathLike, resample: int, n_folds: i
     ``folds_path``: ``results/splits/folds.parquet`` (``_row, repeat, fold``); resample
     ``f`` is fold ``f`` of repeat ``f // n_folds``.
     """
+    import pyarrow.parquet as pq
+
     table = pq.read_table(folds_path, columns=[ROW_COL, REPEAT_COL, FOLD_COL])
     row = table.column(ROW_COL).to_numpy()
     repeat = table.column(REPEAT_COL).to_numpy()
@@ -227,6 +83,9 @@ def write_rows(clean_path: str | os.PathLike, rows: np.ndarray, out_path: str | 
     """Write the rows of ``clean_path`` whose ``_row`` is in ``rows`` to ``out_path``, one
     row group of the input at a time, with the input's schema (the pandas metadata
     included) and in its order. Returns the rows written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     from .io import atomic_path
 
     pf = pq.ParquetFile(clean_path)
@@ -248,12 +107,16 @@ def write_rows(clean_path: str | os.PathLike, rows: np.ndarray, out_path: str | 
 def write_inner_splits(
     clean_path: str | os.PathLike,
     schema_path: str | os.PathLike,
-    folds_path: str | os.PathLike,
+    outer_folds_path: str | os.PathLike | None,
     resample: int,
-    out_dir: str | os.PathLike,
     *,
+    subset_path: str | os.PathLike,
+    folds_path: str | os.PathLike,
+    grid_path: str | os.PathLike,
+    train_paths: Sequence[str | os.PathLike],
+    test_paths: Sequence[str | os.PathLike],
+    preprocessor_paths: Sequence[str | os.PathLike],
     n_folds: int,
-    inner_folds: int,
     seed: int,
     min_frequency: float,
     n_times: int,
@@ -263,25 +126,26 @@ def write_inner_splits(
 ) -> dict[str, Any]:
     """The inner cross-validation of one outer training fold, written as the outer one is.
 
-    The training rows of outer resample ``resample`` are copied from ``clean_path`` into
-    ``out_dir/clean.parquet``, and :func:`~survival_framework.etl.run_pandas_etl` splits
-    them into ``inner_folds`` stratified folds (seed :func:`inner_seed`) with each inner
-    fold's preprocessing fitted on its inner training rows and one time grid valid for
-    every inner fold. Outputs: ``out_dir/folds.parquet``, ``time_grid.json`` and
-    ``fold_{i}/{train,test}.parquet, preprocessor.json`` (the
-    :func:`~survival_framework.etl.split_paths` layout).
+    The training rows of outer resample ``resample`` are copied from ``clean_path`` to
+    ``subset_path``, and :func:`~survival_framework.etl.run_pandas_etl` splits them into
+    ``len(train_paths)`` stratified folds (seed :func:`inner_seed`), each inner fold's
+    preprocessing fitted on its inner training rows, and one time grid valid for every
+    inner fold. It writes exactly the paths it is given.
 
     Parameters
     ----------
-    clean_path, schema_path, folds_path : path-like
-        ``results/data/clean.parquet``, ``schema.json`` and ``results/splits/folds.parquet``.
+    clean_path, schema_path, outer_folds_path : path-like
+        ``results/data/clean.parquet``, ``schema.json`` and ``results/splits/folds.parquet``;
+        ``outer_folds_path`` None: every row of the table (the final model's inner CV).
     resample : int
-        The outer resample (fold ``k`` of repeat ``r`` is ``r * n_folds + k``).
-    out_dir : path-like
+        The outer resample (fold ``k`` of repeat ``r`` is ``r * n_folds + k``); for every
+        row, the number of resamples (the final fit's convention): it seeds the inner folds.
+    subset_path, folds_path, grid_path : path-like
+        Where to write the outer training rows, the inner folds and the inner time grid.
+    train_paths, test_paths, preprocessor_paths : sequence of path-like
+        One per inner fold (``tuning.inner_folds`` of them).
     n_folds : int
         Outer folds per repeat (``cv.n_folds``).
-    inner_folds : int
-        ``tuning.inner_folds``.
     seed, min_frequency, n_times, quantiles, max_levels :
         As for the outer split (``cv.seed``, ``preprocess.*``, ``evaluation.*``).
     log : logging.Logger, optional
@@ -289,27 +153,31 @@ def write_inner_splits(
     Returns
     -------
     dict
-        The output paths (:func:`~survival_framework.etl.split_paths`) and ``clean_path``,
         ``n_rows`` and ``seed`` of the inner split.
     """
-    from .etl import run_pandas_etl, split_paths
+    from .etl import run_pandas_etl
 
-    out = Path(out_dir)
-    rows = outer_training_rows(folds_path, resample, n_folds)
-    clean = out / "clean.parquet"
-    n = write_rows(clean_path, rows, clean)
+    if outer_folds_path is None:  # the final model's inner CV: every row
+        import pyarrow.parquet as pq
+
+        rows = np.sort(pq.read_table(clean_path, columns=[ROW_COL]).column(0).to_numpy())
+    else:
+        rows = outer_training_rows(outer_folds_path, resample, n_folds)
+    n = write_rows(clean_path, rows, subset_path)
     if n != rows.size:
         raise ValueError(
-            f"{clean_path}: {rows.size} training rows of resample {resample} in {folds_path}, "
-            f"{n} found in the table (are they from the same run?)"
+            f"{clean_path}: {rows.size} training rows of resample {resample} in "
+            f"{outer_folds_path}, {n} found in the table (are they from the same run?)"
         )
-    paths = split_paths(out, inner_folds)
     s = inner_seed(seed, resample)
     run_pandas_etl(
-        clean, schema_path, **paths, n_folds=inner_folds, seed=s, min_frequency=min_frequency,
-        n_times=n_times, quantiles=quantiles, max_levels=max_levels, log=log,
+        subset_path, schema_path, folds_path=folds_path, grid_path=grid_path,
+        train_paths=list(train_paths), test_paths=list(test_paths),
+        preprocessor_paths=list(preprocessor_paths), n_folds=len(train_paths), seed=s,
+        min_frequency=min_frequency, n_times=n_times, quantiles=quantiles,
+        max_levels=max_levels, log=log,
     )  # fmt: skip
-    return {**paths, "clean_path": clean, "n_rows": n, "seed": s}
+    return {"n_rows": n, "seed": s}
 
 
 def inner_fold_skip_reason(event_train: np.ndarray, event_test: np.ndarray) -> str | None:
