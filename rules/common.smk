@@ -300,7 +300,7 @@ def tuning_selections(wildcards):
 
 
 def tuning_targets():
-    """What rule all adds for nested tuning: its plot, when some model is tuned."""
+    """The nested-tuning targets of `all`: the plot, when some model is tuned."""
     return ["results/report/tuning.png"] if TUNED else []
 
 

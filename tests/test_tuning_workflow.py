@@ -118,3 +118,31 @@ def test_a_bad_search_space_stops_the_run_naming_the_key(tmp_path):
     proc = snakemake(wd, "-n", "--configfile", "config/test/config.yaml", "bad.yaml", check=False)
     assert "models.rsf.tune.n_trees" in proc.stdout + proc.stderr
     assert "does not accept parameter 'n_trees'" in proc.stdout + proc.stderr
+
+
+def test_config_tuned_yaml_plans_one_job_per_candidate_and_resample(tmp_path):
+    """config/tuned.yaml (spaces for coxnet, rsf, gbsa, weibull_aft) on the test config:
+    the dry run holds one score_candidate job per model x resample x candidate."""
+    import re
+
+    import yaml
+
+    from survival_framework.search_space import candidates, parse_space
+
+    wd = copy_workflow(tmp_path)
+    proc = snakemake(
+        wd, "-n", "--cores", "2", "--configfile", "config/test/config.yaml",
+        "config/tuned.yaml",
+    )  # fmt: skip
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M))
+    tuned = yaml.safe_load((wd / "config/tuned.yaml").read_text())
+    test = yaml.safe_load((wd / "config/test/config.yaml").read_text())
+    seed = test.get("cv", {}).get("seed", 42)
+    n_candidates = sum(
+        len(candidates(parse_space(m, spec["tune"]), tuned["tuning"]["n_candidates"], seed, m))
+        for m, spec in tuned["models"].items()
+    )
+    resamples = N_FOLDS + 1  # the outer folds and every row (the final model)
+    assert int(counts["score_candidate"]) == n_candidates * resamples
+    assert int(counts["select_parameters"]) == len(tuned["models"]) * resamples
+    assert int(counts["split_inner_folds"]) == resamples
