@@ -10,6 +10,7 @@ from survival_framework.final import best_model, fit_final_model
 from survival_framework.io import atomic_path, read_json, read_table
 from survival_framework.job import rule_job
 from survival_framework.provenance import code_version, package_versions
+from survival_framework.tuning import tuned_params
 
 
 def main(smk) -> None:
@@ -26,11 +27,7 @@ def main(smk) -> None:
         tuning = None
         if selection:  # a tuned model: the inner CV on every row chose its parameters
             tuning = read_json(selection)
-            if tuning["params"] is not None:
-                params = {**params, **tuning["params"]}
-                job.log.info("tuned on every row: %s", tuning["params"])
-            else:
-                job.log.warning("tuned: no candidate had an inner score; configured params")
+            params = tuned_params(params, tuning, job.log)
         artifact = fit_final_model(
             model,
             params,

@@ -15,6 +15,7 @@ from survival_framework.job import rule_job
 from survival_framework.matrix import read_resample
 from survival_framework.models import model_seed
 from survival_framework.provenance import sha256_arrays
+from survival_framework.tuning import tuned_params
 
 
 def main(smk) -> None:
@@ -38,16 +39,7 @@ def main(smk) -> None:
                     "candidates",
                 )
             }
-            if selection["params"] is not None:
-                params = {**params, **selection["params"]}
-                log.info(
-                    "tuned: candidate %d of %d, %s",
-                    selection["best"],
-                    len(selection["candidates"]),
-                    selection["params"],
-                )
-            else:
-                log.warning("tuned: no candidate had an inner score; the configured params")
+            params = tuned_params(params, selection, log)
         schema = read_json(smk.input.schema)
         dur, ev, id_col = schema["duration_col"], schema["event_col"], schema["id_col"]
         grid = read_json(smk.input.grid)

@@ -6,7 +6,7 @@ hand_over(globals())  # run in the run's warm job worker, if any (survival_frame
 
 from survival_framework.io import read_json, write_json
 from survival_framework.job import rule_job
-from survival_framework.tuning import inner_seed, score_candidate
+from survival_framework.tuning import inner_seed, resample_index, score_candidate
 
 
 def main(smk) -> None:
@@ -18,8 +18,7 @@ def main(smk) -> None:
             "test_paths": list(smk.input.test),
             "preprocessor_paths": list(smk.input.preprocessor),
         }
-        resample = p.n_resamples if wc.resample == "all" else int(wc.resample)
-        seed = inner_seed(p.seed, resample)
+        seed = inner_seed(p.seed, resample_index(wc.resample, p.n_resamples))
         result = score_candidate(
             wc.model, dict(p.model_params), inner, read_json(smk.input.schema), p.metric,
             seed, n_jobs=smk.threads, batch_size=p.batch_size,

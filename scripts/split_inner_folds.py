@@ -6,7 +6,7 @@ from survival_framework.worker import hand_over
 hand_over(globals())  # run in the run's warm job worker, if any (survival_framework.worker)
 
 from survival_framework.job import rule_job
-from survival_framework.tuning import write_inner_splits
+from survival_framework.tuning import resample_index, write_inner_splits
 
 
 def main(smk) -> None:
@@ -15,7 +15,7 @@ def main(smk) -> None:
         every_row = smk.wildcards.resample == "all"  # the final model's inner CV
         info = write_inner_splits(
             smk.input.clean, smk.input.schema, None if every_row else smk.input.folds,
-            p.n_resamples if every_row else int(smk.wildcards.resample),
+            resample_index(smk.wildcards.resample, p.n_resamples),
             subset_path=out.subset, folds_path=out.folds, grid_path=out.grid,
             train_paths=list(out.train), test_paths=list(out.test),
             preprocessor_paths=list(out.preprocessor), n_folds=p.n_folds, seed=p.seed,

@@ -408,7 +408,7 @@ def _fold_states_of_repeat(
 
 
 def _write_splits(
-    client: Client, path: str, parts: list, fold_parts: list, schema: dict,
+    client: Client, path: str, parts: list, groups: list, fold_parts: list, schema: dict,
     states: list[dict], folds: np.ndarray, row: np.ndarray,
     train_paths: Sequence, test_paths: Sequence, log: logging.Logger, t0: float,
 ) -> None:  # fmt: skip
@@ -417,7 +417,6 @@ def _write_splits(
     the next few (a window of twice the workers, plus one); the files appear on success
     only, and each partition's parts are removed once appended."""
     n_folds = len(states) // folds.shape[0]
-    groups = [g for g, _, _ in parts]
     # beside the outputs: the deepest folder holding every split file
     out_dir = Path(os.path.commonpath([Path(p).resolve() for p in [*train_paths, *test_paths]]))
     parts_dir = out_dir / f".dask-parts-{os.getpid()}"
@@ -595,7 +594,7 @@ def run_dask_etl(
     log.info("fitted %d fold states (%.1f s)", len(states), time.perf_counter() - t0)
 
     _write_splits(
-        client, path, parts, fold_parts, schema, states, folds, row,
+        client, path, parts, groups, fold_parts, schema, states, folds, row,
         train_paths, test_paths, log, t0,
     )  # fmt: skip
     for f, state in enumerate(states):

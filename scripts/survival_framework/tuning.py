@@ -39,6 +39,8 @@ __all__ = [
     "inner_fold_skip_reason",
     "score_candidate",
     "select_candidate",
+    "resample_index",
+    "tuned_params",
 ]
 
 TUNING_METRICS = ("uno_c", "ibs")
@@ -353,3 +355,25 @@ def select_candidate(
         "used_folds": used,
         "skipped": {str(i): why for i, why in skipped.items()},
     }
+
+
+def resample_index(resample: str, n_resamples: int) -> int:
+    """The ``{resample}`` wildcard as a resample number: an outer resample's own, or
+    ``n_resamples`` for ``all`` (the final model's inner CV, as the final fit's seed)."""
+    return n_resamples if resample == "all" else int(resample)
+
+
+def tuned_params(
+    params: Mapping[str, Any], selection: Mapping[str, Any], log: logging.Logger
+) -> dict[str, Any]:
+    """``params`` with a selection's chosen values set (:func:`select_candidate`, as
+    ``select_parameters`` writes it); ``params`` as they are, with a warning, when no
+    candidate had an inner score."""
+    if selection["params"] is None:
+        log.warning("tuned: no candidate had an inner score; the configured params")
+        return dict(params)
+    log.info(
+        "tuned: candidate %d of %d, %s",
+        selection["best"], len(selection["candidates"]), selection["params"],
+    )  # fmt: skip
+    return {**params, **selection["params"]}
