@@ -7,7 +7,7 @@ PIP    := $(BIN)/python -m pip install -q --disable-pip-version-check
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: venv venv-dev run dryrun test test-unit test-workflow test-spark test-slurm lint format \
-        report predict docs bench bench-etl bench-cv bench-scale bench-stats bench-small \
+        report predict docs bench bench-etl bench-cv bench-scale bench-stats bench-small bench-tuning \
         data-production clean
 
 $(BIN)/python:
@@ -99,6 +99,11 @@ bench-stats: venv-dev data-production
 # Small tables (~15 min, 2 cores): workflow vs plain loop, job overhead -> docs/bench/small.csv
 bench-small: venv-dev
 	$(BIN)/python scripts/bench/bench_small.py
+
+# Nested tuning (~30-45 min, 2 cores): config/tuned.yaml vs untuned at 287K rows, its cost
+# and the outer metrics' gain -> docs/bench/tuning*.csv, tuning.md
+bench-tuning: venv-dev data-production
+	$(BIN)/python scripts/bench/bench_tuning.py
 
 bench: bench-etl bench-cv bench-scale  ## long benchmarks (not part of make test)
 

@@ -229,22 +229,27 @@ def model_params(wildcards):
 # --- nested tuning (rules/tuning.smk; survival_framework.tuning, docs/tuning.md) ---
 # A model with a `tune` space has its candidates listed here, once, from the space, the
 # seed and its name (survival_framework.search_space): every outer fold and every job sees
-# the same list. Models without one have no tuning job and no selection input.
+# the same list. Models without one have no tuning job and no selection input. One job
+# scores a group of candidates: one candidate, or all those that differ only in the
+# model's regularisation path parameter (Coxnet's alpha, read from the registry).
 TUNED = {m: config["models"][m]["tune"] for m in MODELS if "tune" in config["models"][m]}
 if TUNED:
-    from survival_framework.search_space import candidates as _candidates
+    from survival_framework.modelspec import read_path_params
+    from survival_framework.search_space import candidate_groups, candidates
 
     CANDIDATES = {
-        m: _candidates(space, config["tuning"]["n_candidates"], config["cv"]["seed"], m)
+        m: candidates(space, config["tuning"]["n_candidates"], config["cv"]["seed"], m)
         for m, space in TUNED.items()
     }
+    _PATH_PARAMS = read_path_params()
+    CANDIDATE_GROUPS = {m: candidate_groups(c, _PATH_PARAMS.get(m)) for m, c in CANDIDATES.items()}
 else:
-    CANDIDATES = {}
+    CANDIDATES, CANDIDATE_GROUPS = {}, {}
 INNER_FOLDS = list(range(config["tuning"]["inner_folds"]))
 
 
 wildcard_constraints:
-    candidate=r"\d+",
+    group=r"\d+",
     resample=r"\d+|all",
 
 
@@ -258,19 +263,22 @@ def outer_folds_input(wildcards):
     return [] if wildcards.resample == "all" else "results/splits/folds.parquet"
 
 
-def candidate_params(wildcards):
-    """The model's params with candidate {candidate}'s values set."""
-    chosen = CANDIDATES[wildcards.model][int(wildcards.candidate)]
-    return {**config["models"][wildcards.model]["params"], **chosen}
+def group_candidates(wildcards):
+    """Candidate group {group}: its candidates' indices and the model's params with each
+    candidate's values set."""
+    model = wildcards.model
+    indices = CANDIDATE_GROUPS[model][int(wildcards.group)]
+    params = config["models"][model]["params"]
+    return {"indices": indices, "params": [{**params, **CANDIDATES[model][c]} for c in indices]}
 
 
 def candidate_scores(wildcards):
-    n = len(CANDIDATES[wildcards.model])
+    n = len(CANDIDATE_GROUPS[wildcards.model])
     return expand(
-        "results/tuning/{model}/fold_{resample}/candidate_{c}.json",
+        "results/tuning/{model}/fold_{resample}/group_{g}.json",
         model=wildcards.model,
         resample=wildcards.resample,
-        c=range(n),
+        g=range(n),
     )
 
 

@@ -37,7 +37,7 @@ rule split_inner_folds:
         "../scripts/split_inner_folds.py"
 
 
-rule score_candidate:
+rule score_candidates:
     input:
         grid="results/tuning/splits/fold_{resample}/time_grid.json",
         train=inner_split("train.parquet"),
@@ -45,24 +45,24 @@ rule score_candidate:
         preprocessor=inner_split("preprocessor.json"),
         schema="results/data/schema.json",
     output:
-        scores="results/tuning/{model}/fold_{resample}/candidate_{candidate}.json",
+        scores="results/tuning/{model}/fold_{resample}/group_{group}.json",
     log:
-        "logs/tuning/{model}/fold_{resample}/candidate_{candidate}.log",
+        "logs/tuning/{model}/fold_{resample}/group_{group}.log",
     benchmark:
-        "benchmarks/tuning/{model}/fold_{resample}/candidate_{candidate}.tsv"
+        "benchmarks/tuning/{model}/fold_{resample}/group_{group}.tsv"
     conda:
         "../envs/survival.yaml"
     resources:
         mem_mb=mem_mb_tune,
     params:
-        model_params=candidate_params,
+        candidates=group_candidates,
         metric=config["tuning"]["metric"],
         seed=config["cv"]["seed"],
         n_resamples=len(FOLDS),
         batch_size=config["evaluation"]["batch_size"],
-        code=code_version("score_candidate.py"),
+        code=code_version("score_candidates.py"),
     script:
-        "../scripts/score_candidate.py"
+        "../scripts/score_candidates.py"
 
 
 rule select_parameters:

@@ -11,7 +11,15 @@ from survival_framework.tuning import select_candidate
 
 def main(smk) -> None:
     with rule_job(smk) as job:
-        results = [read_json(path) for path in smk.input.scores]
+        # the groups' candidates in candidate order (each group file lists its indices)
+        by_index = {
+            c: result
+            for group in map(read_json, smk.input.scores)
+            for c, result in zip(group["candidates"], group["results"], strict=True)
+        }
+        if sorted(by_index) != list(range(len(by_index))):
+            raise ValueError(f"candidate groups do not cover 0..n-1: {sorted(by_index)}")
+        results = [by_index[c] for c in range(len(by_index))]
         # a fold too small to score is skipped for every candidate alike
         skipped = {int(i): why for r in results for i, why in r["skipped"].items()}
         choice = select_candidate([r["scores"] for r in results], smk.params.metric, skipped)

@@ -136,6 +136,14 @@ def test_source_registry_equals_the_imported_one():
         assert REGISTRY[name] == _constructor_params(cls), name
 
 
+def test_the_path_params_read_from_source_match_the_imported_classes():
+    from survival_framework.models import MODEL_NAMES, model_path_param
+    from survival_framework.modelspec import read_path_params
+
+    expected = {m: model_path_param(m) for m in MODEL_NAMES if model_path_param(m)}
+    assert read_path_params() == expected and expected["coxnet"] == "alpha"
+
+
 def test_demo_config_model_params_equal_the_constructor_defaults_or_are_documented():
     """The demo's model blocks only set parameters the estimator accepts."""
     for name, spec in DEMO["models"].items():

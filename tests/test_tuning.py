@@ -1,6 +1,7 @@
-"""The package pieces of nested tuning (survival_framework.tuning; issue 18, in progress):
-search spaces, candidates, the inner splits of an outer training fold (no outer test row
-in them, preprocessing fitted on inner training rows only), skipping and selection."""
+"""The package pieces of nested tuning (survival_framework.tuning): search spaces,
+candidates and their groups, Coxnet's regularisation path, the inner splits of an outer
+training fold (no outer test row in them, preprocessing fitted on inner training rows
+only), skipping and selection."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 from etl_parity import tricky_clean_table
 from survival_framework.contract import ROW_COL
 from survival_framework.etl import run_pandas_etl, split_paths, training_rows
-from survival_framework.search_space import candidates, is_grid, parse_space
+from survival_framework.search_space import candidate_groups, candidates, is_grid, parse_space
 from survival_framework.splits import repeat_seed
 from survival_framework.tuning import (
     MIN_INNER_EVENTS,
@@ -105,6 +106,28 @@ def test_log_ranges_are_log_uniform_and_integer_ranges_integers():
     values = [c["k"] for c in ints]
     assert all(type(v) is int for v in values)
     assert sorted(values) == [1, 2, 3, 4]  # repeated draws dropped: four distinct sets
+
+
+def test_candidate_groups_share_everything_but_the_path_parameter():
+    cands = [
+        {"alpha": 0.1, "l1_ratio": 0.5},
+        {"alpha": 0.2, "l1_ratio": 0.9},
+        {"alpha": 0.3, "l1_ratio": 0.5},
+        {"alpha": 0.4, "l1_ratio": 0.9},
+        {"alpha": 0.5, "l1_ratio": 0.1},
+    ]
+    assert candidate_groups(cands, "alpha") == [[0, 2], [1, 3], [4]]
+    assert candidate_groups(cands, None) == [[i] for i in range(5)]
+    assert candidate_groups(cands, "tol") == [[i] for i in range(5)]  # not tuned: singletons
+    # a random search of coxnet's tuned.yaml space: every candidate in exactly one group
+    space = parse_space("coxnet", {"alpha": {"low": 1e-4, "high": 1.0, "log": True},
+                                   "l1_ratio": [0.1, 0.5, 0.9]})  # fmt: skip
+    drawn = candidates(space, 30, 42, "coxnet")
+    groups = candidate_groups(drawn, "alpha")
+    assert sorted(i for g in groups for i in g) == list(range(len(drawn)))
+    assert len(groups) == 3
+    for g in groups:
+        assert len({drawn[i]["l1_ratio"] for i in g}) == 1
 
 
 # ------------------------------------------------------------------------------------
@@ -321,6 +344,71 @@ def test_the_known_best_parameter_is_recovered(tmp_path, metric):
     assert choice["best"] == 1 and results[1]["params"] == {"l1_ratio": 0.5, "alpha": 0.001}
 
 
+def path_data(n: int = 4000, p: int = 12, seed: int = 0):
+    from survival_framework.metrics import to_structured
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p))
+    beta = np.where(np.arange(p) < 4, 0.8, 0.0)
+    t, c = rng.exponential(np.exp(-X @ beta)), rng.exponential(1.0, n)
+    return X, to_structured(t <= c, np.minimum(t, c))
+
+
+def test_coxnet_path_fit_matches_a_fit_per_alpha():
+    """One path fit gives, per alpha, the coefficients of a fit at that alpha alone (to
+    the solver's tolerance; exactly for a path of one alpha), its own Breslow baseline,
+    and leaves a Fortran X it works in place on as it was."""
+    from survival_framework.models import get_model
+
+    X, y = path_data()
+    alphas = [0.003, 0.3, 0.03, 1e-4]  # any order
+    for tol, atol in ((1e-7, 2e-3), (1e-12, 2e-5)):  # closer with a tighter tolerance
+        base = get_model("coxnet", l1_ratio=0.5, tol=tol)
+        work = np.asfortranarray(X)
+        path = base.fit_path(work, y, alphas)
+        np.testing.assert_allclose(work, X, rtol=0, atol=1e-12)
+        assert [m.alpha for m in path] == alphas
+        for a, m in zip(alphas, path, strict=True):
+            alone = get_model("coxnet", l1_ratio=0.5, alpha=a, tol=tol).fit(X, y)
+            np.testing.assert_allclose(m.model_.coef_, alone.model_.coef_, rtol=0, atol=atol)
+            np.testing.assert_allclose(m.predict(X[:50]), alone.predict(X[:50]), atol=10 * atol)
+            np.testing.assert_allclose(
+                m.predict_survival(X[:50], [0.5, 1.0]),
+                alone.predict_survival(X[:50], [0.5, 1.0]), atol=10 * atol,
+            )  # fmt: skip
+    one = get_model("coxnet", l1_ratio=0.5).fit_path(X, y, [0.03])[0]
+    alone = get_model("coxnet", l1_ratio=0.5, alpha=0.03).fit(X, y)
+    assert np.array_equal(one.model_.coef_, alone.model_.coef_)
+    np.testing.assert_array_equal(one.predict_survival(X, [1.0]), alone.predict_survival(X, [1.0]))
+    with pytest.raises(ValueError, match="distinct alphas"):
+        get_model("coxnet").fit_path(X, y, [0.1, 0.1])
+
+
+def test_a_group_of_alphas_is_scored_by_one_path_fit_as_one_fit_each(tmp_path):
+    from survival_framework.tuning import score_candidate, score_candidates
+
+    clean, schema_path, schema = signal_table(tmp_path)
+    inner = inner_split_of(tmp_path, clean, schema_path)
+    group = [{"l1_ratio": 0.5, "alpha": a, "tol": 1e-12} for a in (0.001, 5.0, 0.05)]
+    got = score_candidates("coxnet", group, inner, schema, "ibs", inner["seed"])
+    assert got["path"] == "alpha" and len(got["results"]) == 3
+    for params, result in zip(group, got["results"], strict=True):
+        alone = score_candidate("coxnet", params, inner, schema, "ibs", inner["seed"])
+        assert result["params"] == params and result["errors"] == {}
+        np.testing.assert_allclose(result["scores"], alone["scores"], rtol=0, atol=1e-8)
+    # candidates that differ in more than alpha are fitted one by one
+    mixed = score_candidates(
+        "coxnet", [group[0], {**group[2], "l1_ratio": 0.9}], inner, schema, "ibs", inner["seed"]
+    )
+    assert mixed["path"] is None
+    # a failed path fit fails every candidate of the group, recorded, not raised
+    bad = score_candidates(
+        "coxnet", [{**c, "l1_ratio": 7.0} for c in group], inner, schema, "uno_c", 1
+    )
+    for result in bad["results"]:
+        assert result["scores"] == [None] * 3 and "l1_ratio" in result["errors"]["0"]
+
+
 def test_scores_are_reproducible_and_seeded_per_inner_fold(tmp_path):
     from survival_framework.tuning import score_candidate
 
@@ -389,3 +477,31 @@ def test_the_config_check_parses_spaces_and_leaves_untuned_models_as_they_were()
         model_settings({"rsf": {"tune": {"max_depth": ["deep"]}}}, registry)
     with pytest.raises(ConfigError, match=r"models\.gbsa\.tune: expected a mapping"):
         model_settings({"gbsa": {"tune": {}}}, registry)
+
+
+def test_the_benchmarks_gain_table_signs_by_the_metrics_direction():
+    """bench_tuning.gain_table: positive gain is better, for C (higher) and IBS (lower)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts" / "bench"))
+    from bench_tuning import gain_table
+
+    def frame(c, ibs):
+        return pd.DataFrame(
+            [{"model": "coxnet", "fold": k, "metric": "uno_c", "value": v} for k, v in enumerate(c)]
+            + [
+                {"model": "coxnet", "fold": k, "metric": "ibs", "value": v}
+                for k, v in enumerate(ibs)
+            ]
+            + [{"model": "coxnet", "fold": 0, "metric": "dcal_p", "value": 0.5}]
+            + [{"model": "rsf", "fold": 0, "metric": "uno_c", "value": 0.9}]
+        )
+
+    got = gain_table(frame([0.70, 0.72], [0.20, 0.22]), frame([0.71, 0.75], [0.19, 0.23]),
+                     ["coxnet"]).set_index("metric")  # fmt: skip
+    assert set(got.index) == {"uno_c", "ibs"}  # no direction for dcal_p; rsf not tuned
+    assert got.loc["uno_c", "gain"] == pytest.approx(0.02)
+    assert got.loc["uno_c", "gain_se"] == pytest.approx(np.std([0.01, 0.03], ddof=1) / np.sqrt(2))
+    assert got.loc["ibs", "gain"] == pytest.approx(0.0) and got.loc["ibs", "folds_better"] == 1
+    assert got.loc["uno_c", "tuned"] == pytest.approx(0.73)

@@ -51,6 +51,12 @@ def test_the_known_best_penalty_is_chosen_in_every_fold_and_for_the_final_model(
         assert [c["params"]["alpha"] for c in sel["candidates"]] == [5.0, 0.001]
         assert sel["mean"][0] == pytest.approx(0.5, abs=1e-12)  # constant risk: all ties
         assert sel["mean"][1] > 0.6
+        # both alphas differ only in coxnet's path parameter: one job, one path fit
+        group = json.loads(
+            (tuned_run / f"results/tuning/coxnet/fold_{resample}/group_0.json").read_text()
+        )
+        assert group["path"] == "alpha" and group["candidates"] == [0, 1]
+        assert not (tuned_run / f"results/tuning/coxnet/fold_{resample}/group_1.json").exists()
     for k in range(N_FOLDS):
         record = json.loads((tuned_run / f"results/cv/coxnet/fold_{k}/metrics.json").read_text())
         assert record["params"]["alpha"] == 0.001 and record["tuning"]["best"] == 1
@@ -120,14 +126,16 @@ def test_a_bad_search_space_stops_the_run_naming_the_key(tmp_path):
     assert "does not accept parameter 'n_trees'" in proc.stdout + proc.stderr
 
 
-def test_config_tuned_yaml_plans_one_job_per_candidate_and_resample(tmp_path):
+def test_config_tuned_yaml_plans_one_job_per_candidate_group_and_resample(tmp_path):
     """config/tuned.yaml (spaces for coxnet, rsf, gbsa, weibull_aft) on the test config:
-    the dry run holds one score_candidate job per model x resample x candidate."""
+    the dry run holds one score_candidates job per model x resample x candidate group,
+    a group being one candidate, or coxnet's candidates of one l1_ratio (a path)."""
     import re
 
     import yaml
 
-    from survival_framework.search_space import candidates, parse_space
+    from survival_framework.modelspec import read_path_params
+    from survival_framework.search_space import candidate_groups, candidates, parse_space
 
     wd = copy_workflow(tmp_path)
     proc = snakemake(
@@ -138,11 +146,18 @@ def test_config_tuned_yaml_plans_one_job_per_candidate_and_resample(tmp_path):
     tuned = yaml.safe_load((wd / "config/tuned.yaml").read_text())
     test = yaml.safe_load((wd / "config/test/config.yaml").read_text())
     seed = test.get("cv", {}).get("seed", 42)
-    n_candidates = sum(
-        len(candidates(parse_space(m, spec["tune"]), tuned["tuning"]["n_candidates"], seed, m))
+    drawn = {
+        m: candidates(parse_space(m, spec["tune"]), tuned["tuning"]["n_candidates"], seed, m)
         for m, spec in tuned["models"].items()
+    }
+    groups = {m: candidate_groups(c, read_path_params().get(m)) for m, c in drawn.items()}
+    assert (
+        len(groups["coxnet"])
+        == len({c["l1_ratio"] for c in drawn["coxnet"]})
+        < len(drawn["coxnet"])
     )
+    assert all(len(groups[m]) == len(drawn[m]) for m in ("rsf", "gbsa", "weibull_aft"))
     resamples = N_FOLDS + 1  # the outer folds and every row (the final model)
-    assert int(counts["score_candidate"]) == n_candidates * resamples
+    assert int(counts["score_candidates"]) == sum(map(len, groups.values())) * resamples
     assert int(counts["select_parameters"]) == len(tuned["models"]) * resamples
     assert int(counts["split_inner_folds"]) == resamples

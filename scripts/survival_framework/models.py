@@ -14,7 +14,7 @@ import inspect
 import types
 import typing
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -35,6 +35,7 @@ __all__ = [
     "check_params",
     "get_model",
     "model_input_dtype",
+    "model_path_param",
     "model_uses_features",
     "model_seed",
     "survival_arrays",
@@ -131,6 +132,11 @@ class _SurvivalEstimator(_Params):
     uses_features: bool = True
     """False for a model that ignores ``X`` (the reference model): the fit job reads no
     feature columns for it."""
+    path_param: str | None = None
+    """The parameter of a regularisation path: a model that names one has ``fit_path(X, y,
+    values)``, one fit giving a fitted model per value (tuning scores a model's candidates
+    that differ only in it with one path fit per inner fold, :mod:`.tuning`). Read from
+    the source by :func:`survival_framework.modelspec.read_path_params`."""
 
     def required_modules(self) -> tuple[str, ...]:
         """The libraries ``fit`` imports with these parameters (imported lazily, so a job
@@ -344,11 +350,61 @@ class Coxnet(_CoxLike):
         self.tol = tol
         self.max_iter = max_iter
 
+    path_param = "alpha"
+
     def required_modules(self) -> tuple[str, ...]:
         return ("sksurv.linear_model", "sksurv.util")
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> Coxnet:
-        """Fit the model for ``alpha`` and its Breslow baseline.
+        """Fit the model for ``alpha`` and its Breslow baseline (:meth:`_fit_coxnet`)."""
+        X = np.asarray(X, dtype=float)
+        self.model_ = self._fit_coxnet(X, y, [self.alpha])
+        self._fit_baseline(X, y)
+        return self
+
+    def fit_path(self, X: np.ndarray, y: np.ndarray, alphas: Sequence[float]) -> list[Coxnet]:
+        """One fit of the regularisation path through ``alphas``: a fitted model per alpha.
+
+        scikit-survival's coordinate descent runs from the largest alpha to the smallest,
+        each warm-started at the previous solution (as glmnet's cross-validation does), so
+        the path costs about as much as a fit at its smallest alpha. Each value's
+        coefficients agree with :meth:`fit` at that alpha to the solver's tolerance; with
+        one alpha they are :meth:`fit`'s exactly. Each model gets its own Breslow baseline.
+
+        Parameters
+        ----------
+        X : ndarray
+            As for :meth:`fit` (a writeable Fortran float64 ``X`` is used in place).
+        y : structured array
+        alphas : sequence of float
+            Distinct penalties, in any order.
+
+        Returns
+        -------
+        list of Coxnet
+            Fitted, in the order of ``alphas``, each with its ``alpha`` set.
+        """
+        import copy
+
+        alphas = [float(a) for a in alphas]
+        if not alphas or len(set(alphas)) != len(alphas):
+            raise ValueError(f"fit_path needs distinct alphas, got {alphas}")
+        X = np.asarray(X, dtype=float)
+        order = sorted(range(len(alphas)), key=lambda k: -alphas[k])  # largest first
+        path = self._fit_coxnet(X, y, [alphas[k] for k in order])
+        fitted: list[Coxnet | None] = [None] * len(alphas)
+        for j, k in enumerate(order):
+            one = copy.copy(path)  # the path's model with column j alone
+            one.alphas_, one.coef_ = path.alphas_[[j]], path.coef_[:, [j]]
+            one.offset_, one.deviance_ratio_ = path.offset_[[j]], path.deviance_ratio_[[j]]
+            estimator = type(self)(**{**self.get_params(), "alpha": alphas[k]})
+            estimator.model_ = one
+            estimator._fit_baseline(X, y)
+            fitted[k] = estimator
+        return fitted
+
+    def _fit_coxnet(self, X: np.ndarray, y: np.ndarray, alphas: Sequence[float]) -> Any:
+        """``CoxnetSurvivalAnalysis`` fitted through ``alphas`` (in that order).
 
         A writeable Fortran-ordered float64 ``X`` is used as scikit-survival's workspace:
         centred and sorted by time in place instead of in three copies of ``X``
@@ -359,10 +415,9 @@ class Coxnet(_CoxLike):
         """
         from sksurv.linear_model import CoxnetSurvivalAnalysis
 
-        X = np.asarray(X, dtype=float)
         model = CoxnetSurvivalAnalysis(
             l1_ratio=self.l1_ratio,
-            alphas=[self.alpha],
+            alphas=list(alphas),
             tol=self.tol,
             max_iter=self.max_iter,
             fit_baseline_model=False,
@@ -378,9 +433,7 @@ class Coxnet(_CoxLike):
                 _coxnet_restore(model, X)
         else:
             model.fit(X, y)
-        self.model_ = model
-        self._fit_baseline(X, y)
-        return self
+        return model
 
     def _linear_predictor(self, X: np.ndarray) -> np.ndarray:
         return X @ self.model_.coef_[:, 0]
@@ -920,6 +973,13 @@ def model_uses_features(name: str, params: Mapping[str, Any]) -> bool:
         return bool(get_model(name, **dict(params)).uses_features)
     except Exception:
         return True
+
+
+def model_path_param(name: str) -> str | None:
+    """Model ``name``'s regularisation path parameter (``fit_path``), or None."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)}")
+    return _REGISTRY[name].path_param
 
 
 def model_seed(base_seed: int, model: str, fold: int) -> int:

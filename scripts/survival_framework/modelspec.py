@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["INJECTED", "accepts", "check_params", "read_registry"]
+__all__ = ["INJECTED", "accepts", "check_params", "read_path_params", "read_registry"]
 
 INJECTED = ("self", "random_state", "n_jobs")
 """Constructor arguments the workflow sets itself (seed per model x fold, threads)."""
@@ -85,6 +85,32 @@ def read_registry(path: str | os.PathLike = _MODELS_PY) -> dict[str, dict[str, A
     tree = ast.parse(Path(path).read_text(encoding="utf-8"))
     classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
     return {name: _init_hints(classes, cls) for name, cls in _registry_classes(tree).items()}
+
+
+def _class_constant(classes: dict[str, ast.ClassDef], name: str, attribute: str) -> Any:
+    """A class attribute's literal value in the source, looked up through the bases."""
+    for item in classes[name].body:
+        target = item.target if isinstance(item, ast.AnnAssign) else None
+        if isinstance(item, ast.Assign) and len(item.targets) == 1:
+            target = item.targets[0]
+        if isinstance(target, ast.Name) and target.id == attribute and item.value is not None:
+            return ast.literal_eval(item.value)
+    for base in classes[name].bases:
+        if isinstance(base, ast.Name) and base.id in classes:
+            return _class_constant(classes, base.id, attribute)
+    return None
+
+
+def read_path_params(path: str | os.PathLike = _MODELS_PY) -> dict[str, str]:
+    """``{model name: path parameter}`` for the models of the registry that fit a
+    regularisation path (their class's ``path_param``), from the source of ``models.py``."""
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    found = {
+        name: _class_constant(classes, cls, "path_param")
+        for name, cls in _registry_classes(tree).items()
+    }
+    return {name: param for name, param in found.items() if param is not None}
 
 
 def accepts(hint: Any, value: Any) -> bool:

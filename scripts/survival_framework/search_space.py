@@ -10,11 +10,15 @@ parses the spaces.
   ``n_candidates`` seeded draws when a range is given. The list depends only on the space,
   the seed and the model, so every outer fold (and every job) sees the same candidates in
   the same order.
+* :func:`candidate_groups` puts together the candidates that differ only in a model's
+  regularisation path parameter (Coxnet's ``alpha``): one job and one path fit per inner
+  fold scores all of them.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import zlib
 from collections.abc import Mapping
@@ -22,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["parse_space", "is_grid", "candidates"]
+__all__ = ["parse_space", "is_grid", "candidates", "candidate_groups"]
 
 _RANGE_KEYS = {"low", "high", "log"}
 
@@ -155,3 +159,31 @@ def candidates(
             seen.add(key)
             out.append(draw)
     return out
+
+
+def candidate_groups(
+    cands: list[Mapping[str, Any]], path_param: str | None = None
+) -> list[list[int]]:
+    """Indices of the candidates scored together, one job per group.
+
+    Parameters
+    ----------
+    cands : list of mapping
+        :func:`candidates`' output.
+    path_param : str, optional
+        The model's regularisation path parameter (``path_param`` in the registry), whose
+        values one path fit gives at once. None: every candidate is a group of its own.
+
+    Returns
+    -------
+    list of list of int
+        Candidates equal in every other parameter form a group; groups in the order of
+        their first candidate, the indices ascending. Together they hold every index once.
+    """
+    if path_param is None or not any(path_param in c for c in cands):
+        return [[i] for i in range(len(cands))]
+    groups: dict[str, list[int]] = {}
+    for i, cand in enumerate(cands):
+        rest = {k: v for k, v in cand.items() if k != path_param}
+        groups.setdefault(json.dumps(rest, sort_keys=True), []).append(i)
+    return list(groups.values())

@@ -1,8 +1,7 @@
 """Hyperparameter search inside the cross-validation (nested): search spaces, their
 candidates, the inner splits of an outer training fold and the choice of a winner.
 
-Issue 18, in progress: these are the package pieces that the tuning rules will call; no
-rule and no config key uses them yet, so a run without tuning is unchanged.
+The rules of ``rules/tuning.smk`` call these (docs/tuning.md).
 
 * The search spaces and their candidates are in :mod:`.search_space` (light: the DAG
   lists the candidates when it is built).
@@ -10,8 +9,10 @@ rule and no config key uses them yet, so a run without tuning is unchanged.
   implementation) on the training rows of one outer resample only: stratified inner folds,
   preprocessing fitted on each inner training fold, and a time grid valid for every inner
   fold. No outer test row is read into them.
-* :func:`score_candidate` fits one candidate on every inner training fold and scores it on
-  the inner test fold with the tuning metric alone; :func:`inner_fold_skip_reason` says
+* :func:`score_candidates` fits a group of candidates on every inner training fold and
+  scores them on the inner test fold with the tuning metric alone: one fit per candidate,
+  or one regularisation path fit for candidates that differ only in the model's path
+  parameter (Coxnet's ``alpha``). :func:`inner_fold_skip_reason` says
   why an inner fold cannot score (too few events), and a failed fit is recorded, never
   raised. :func:`select_candidate` picks the winner from the candidates' inner scores, by
   the metric's direction, with a recorded reason for everything left out.
@@ -38,6 +39,7 @@ __all__ = [
     "write_inner_splits",
     "inner_fold_skip_reason",
     "score_candidate",
+    "score_candidates",
     "select_candidate",
     "resample_index",
     "tuned_params",
@@ -206,14 +208,45 @@ def score_candidate(
     n_jobs: int = 1,
     batch_size: int = 50_000,
 ) -> dict[str, Any]:
-    """Fit one candidate on every inner training fold; score it on the inner test folds.
+    """One candidate's :func:`score_candidates` result, with its ``seconds``."""
+    group = score_candidates(model, [params], inner, schema, metric, seed, n_jobs, batch_size)
+    return {**group["results"][0], "seconds": group["seconds"]}
+
+
+def _path_values(param: str | None, candidates: Sequence[Mapping[str, Any]]) -> list[Any] | None:
+    """The path parameter's values if ``candidates`` can share one path fit, else None."""
+    if param is None or len(candidates) < 2 or any(param not in c for c in candidates):
+        return None
+    rest = [{k: v for k, v in c.items() if k != param} for c in candidates]
+    values = [c[param] for c in candidates]
+    if any(r != rest[0] for r in rest) or len(set(values)) != len(values):
+        return None
+    return values
+
+
+def score_candidates(
+    model: str,
+    candidates: Sequence[Mapping[str, Any]],
+    inner: Mapping[str, Any],
+    schema: Mapping[str, Any],
+    metric: str,
+    seed: int,
+    n_jobs: int = 1,
+    batch_size: int = 50_000,
+) -> dict[str, Any]:
+    """Fit candidates on every inner training fold; score them on the inner test folds.
+
+    Each inner fold's matrices are read once for all the candidates. Candidates that
+    differ only in the model's regularisation path parameter (``path_param``, Coxnet's
+    ``alpha``; :func:`~survival_framework.search_space.candidate_groups` groups them)
+    share one path fit per inner fold (``fit_path``); any others are fitted one by one.
 
     Parameters
     ----------
     model : str
         Registry name.
-    params : mapping
-        The model's parameters with the candidate's values set.
+    candidates : sequence of mapping
+        The model's parameters with each candidate's values set.
     inner : mapping
         The inner split's paths (:func:`write_inner_splits`: ``grid_path``,
         ``train_paths``, ``test_paths``, ``preprocessor_paths``).
@@ -230,8 +263,10 @@ def score_candidate(
     Returns
     -------
     dict
-        ``scores`` (one per inner fold; None where skipped or failed), ``skipped`` (inner
-        fold -> reason), ``errors`` (inner fold -> ``type: message``), ``seconds``.
+        ``results``: per candidate, in order, ``params``, ``metric``, ``scores`` (one per
+        inner fold; None where skipped or failed), ``skipped`` (inner fold -> reason) and
+        ``errors`` (inner fold -> ``type: message``); ``path``: the path parameter if one
+        path fit scored them, else None; ``seconds``.
     """
     import time as _time
     import warnings
@@ -241,53 +276,82 @@ def score_candidate(
     from .io import read_json
     from .matrix import read_resample
     from .metrics import integrated_brier, to_structured, uno_c
-    from .models import get_model, model_seed
+    from .models import get_model, model_path_param, model_seed
 
     if metric not in TUNING_METRICS:
         raise ValueError(f"tuning.metric must be one of {TUNING_METRICS}, got {metric!r}")
+    candidates = [dict(c) for c in candidates]
+    if not candidates:
+        raise ValueError("score_candidates needs at least one candidate")
+    path = model_path_param(model)
+    path_values = _path_values(path, candidates)
     grid = read_json(inner["grid_path"])
     times = np.asarray(grid["times"], dtype=float)
-    scores: list[float | None] = []
+    n = len(candidates)
+    scores: list[list[float | None]] = [[] for _ in range(n)]
     skipped: dict[str, str] = {}
-    errors: dict[str, str] = {}
+    errors: list[dict[str, str]] = [{} for _ in range(n)]
     t0 = _time.perf_counter()
     for i, (train_path, test_path, state_path) in enumerate(
         zip(inner["train_paths"], inner["test_paths"], inner["preprocessor_paths"], strict=True)
     ):
         train, test = read_resample(
-            train_path, test_path, read_json(state_path), dict(schema), model, dict(params)
+            train_path, test_path, read_json(state_path), dict(schema), model, candidates[0]
         )
         reason = inner_fold_skip_reason(train.event, test.event)
         if reason is not None:
-            scores.append(None)
+            for row in scores:
+                row.append(None)
             skipped[str(i)] = reason
             continue
-        try:
-            with threadpool_limits(limits=max(1, int(n_jobs))), warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the outer fit records warnings; not this
-                estimator = get_model(
-                    model, random_state=model_seed(seed, model, i), n_jobs=n_jobs, **params
-                )
-                y_train = to_structured(train.event, train.time)
-                y_test = to_structured(test.event, test.time)
-                estimator.fit(train.X, y_train)
-                risk, surv = estimator.predict_risk_and_survival(test.X, times, batch_size)
-                if metric == "uno_c":
-                    value = uno_c(y_train, y_test, risk, grid["tau"])
-                else:
-                    value = integrated_brier(y_train, y_test, surv, times)
-            if not np.isfinite(value):
-                raise FloatingPointError(f"{metric} is {value}")
-            scores.append(float(value))
-        except Exception as exc:  # a failed candidate is recorded, never raised
-            scores.append(None)
-            errors[str(i)] = f"{type(exc).__name__}: {exc}"
+        y_train = to_structured(train.event, train.time)
+        y_test = to_structured(test.event, test.time)
+        random_state = model_seed(seed, model, i)
+        with threadpool_limits(limits=max(1, int(n_jobs))), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the outer fit records warnings; not this
+            fitted: list[Any] = [None] * n
+            if path_values is not None:
+                try:
+                    estimator = get_model(
+                        model, random_state=random_state, n_jobs=n_jobs, **candidates[0]
+                    )
+                    fitted = estimator.fit_path(train.X, y_train, path_values)
+                except Exception as exc:  # every candidate of the path failed
+                    fitted = [exc] * n
+            for c in range(n):
+                try:
+                    estimator = fitted[c]
+                    if isinstance(estimator, Exception):
+                        raise estimator
+                    if estimator is None:
+                        estimator = get_model(
+                            model, random_state=random_state, n_jobs=n_jobs, **candidates[c]
+                        )
+                        estimator.fit(train.X, y_train)
+                    risk, surv = estimator.predict_risk_and_survival(test.X, times, batch_size)
+                    if metric == "uno_c":
+                        value = uno_c(y_train, y_test, risk, grid["tau"])
+                    else:
+                        value = integrated_brier(y_train, y_test, surv, times)
+                    if not np.isfinite(value):
+                        raise FloatingPointError(f"{metric} is {value}")
+                    scores[c].append(float(value))
+                except Exception as exc:  # a failed candidate is recorded, never raised
+                    scores[c].append(None)
+                    errors[c][str(i)] = f"{type(exc).__name__}: {exc}"
+    results = [
+        {
+            "params": candidates[c],
+            "metric": metric,
+            "scores": scores[c],
+            "skipped": dict(skipped),
+            "errors": errors[c],
+        }
+        for c in range(n)
+    ]
     return {
-        "params": dict(params),
-        "metric": metric,
-        "scores": scores,
-        "skipped": skipped,
-        "errors": errors,
+        "results": results,
+        "path": None if path_values is None else path,
         "seconds": _time.perf_counter() - t0,
     }
 
