@@ -14,24 +14,16 @@ import pytest
 from conftest import copy_workflow, snakemake
 
 N_FOLDS = 3  # config/test/config.yaml
-TUNE = """
-models:
-  coxnet:
-    params: {l1_ratio: 0.5, alpha: 0.01}
-    tune: {alpha: [5.0, 0.001]}
-tuning: {inner_folds: 3, metric: uno_c}
-final: {models: all}
-"""
+TUNE = "config/test/tuned.yaml"  # coxnet: alpha 5.0 (every coefficient zero) or 0.001
 RESAMPLES = [str(k) for k in range(N_FOLDS)] + ["all"]
 
 pytestmark = pytest.mark.integration
 
 
 def run(wd: Path, cores: int, *targets: str):
-    (wd / "tune.yaml").write_text(TUNE)
     return snakemake(
-        wd, "--cores", str(cores), "--configfile", "config/test/config.yaml", "tune.yaml",
-        "--", *targets,
+        wd, "--cores", str(cores), "--configfile", "config/test/config.yaml", TUNE,
+        "--config", "final={models: all}", "--", *targets,
     )  # fmt: skip
 
 

@@ -327,8 +327,10 @@ class CoxPH(_CoxLike):
 class Coxnet(_CoxLike):
     """Elastic-net penalised Cox model (scikit-survival ``CoxnetSurvivalAnalysis``).
 
-    The model is fitted for the one chosen penalty ``alpha`` and its Breslow baseline is
-    estimated for that penalty only (the path's per-alpha baselines are the slow part).
+    :meth:`fit` fits the one chosen penalty ``alpha`` and estimates its Breslow baseline
+    for that penalty only (scikit-survival's per-alpha baselines of a whole path are the
+    slow part). Tuning uses :meth:`fit_path` (``path_param``): one path fit through the
+    candidates' alphas, then a baseline per alpha.
 
     Parameters
     ----------

@@ -5,12 +5,14 @@
 #      this host: print "SKIP: ..." and exit 0)
 #   2. copies the workflow (Snakefile, rules/, scripts/, config/, profiles/, envs/) into a
 #      scratch dir and runs it through Slurm:
-#        snakemake --profile profiles/slurm --configfile config/test/config.yaml
+#        snakemake --profile profiles/slurm --configfile config/test/config.yaml config/test/tuned.yaml
 #      (exactly what users type; profiles/default is merged in as the workflow profile and sets
 #      disjoint keys: threads, per-rule limits, retries)
-#   3. runs a second copy locally: snakemake --cores 2 --configfile config/test/config.yaml
+#      (the overlay tunes coxnet: nested tuning's jobs go through Slurm as well)
+#   3. runs a second copy locally: snakemake --cores 2 with the same config files
 #   4. checks: every fit_model (model x fold) job was submitted to Slurm and COMPLETED there,
-#      and results/cv_metrics.csv of both runs are identical (keys exact, values within 1e-12)
+#      results/cv_metrics.csv of both runs are identical (keys exact, values within 1e-12),
+#      and so are the tuning selections, whose jobs also ran through Slurm
 #   5. always stops the daemons again (tests/cluster/slurm_down.sh, via trap)
 #
 # Run from anywhere (as root):  bash tests/cluster/test_slurm.sh
@@ -30,6 +32,7 @@ export SLURM_STATE_DIR=${SLURM_STATE_DIR:-${TMPDIR:-/tmp}/survival-workflow-slur
 SLURM_RUN_TIMEOUT=${SLURM_RUN_TIMEOUT:-900}
 LOCAL_RUN_TIMEOUT=${LOCAL_RUN_TIMEOUT:-900}
 CONFIG=config/test/config.yaml
+TUNED=config/test/tuned.yaml
 
 if [[ -n ${SNAKEMAKE:-} ]]; then :
 elif [[ -x $REPO/.venv/bin/snakemake ]]; then SNAKEMAKE=$REPO/.venv/bin/snakemake
@@ -131,7 +134,7 @@ copy_workflow "$SCRATCH/local-run" || { fail "copying the workflow"; echo "slurm
 log "Slurm run in $SCRATCH/slurm-run (log: $SCRATCH/slurm-run.log)"
 T0=$(date +%s)
 run_bounded "$SCRATCH/slurm-run" "$SLURM_RUN_TIMEOUT" "$SCRATCH/slurm-run.log" \
-  --profile profiles/slurm --configfile "$CONFIG"
+  --profile profiles/slurm --configfile "$CONFIG" "$TUNED"
 slurm_rc=$?
 T_SLURM=$(( $(date +%s) - T0 ))
 if (( slurm_rc == 0 )); then
@@ -148,7 +151,7 @@ fi
 log "local run in $SCRATCH/local-run (log: $SCRATCH/local-run.log)"
 T0=$(date +%s)
 run_bounded "$SCRATCH/local-run" "$LOCAL_RUN_TIMEOUT" "$SCRATCH/local-run.log" \
-  --cores 2 --configfile "$CONFIG"
+  --cores 2 --configfile "$CONFIG" "$TUNED"
 local_rc=$?
 T_LOCAL=$(( $(date +%s) - T0 ))
 if (( local_rc == 0 )); then
@@ -261,6 +264,31 @@ sys.exit(1 if bad else 0)
 EOF
 then pass "results/cv_metrics.csv identical in the Slurm and the local run"
 else fail "results/cv_metrics.csv of the Slurm and the local run differ"
+fi
+
+# 4c. tuning through Slurm, the same choices ------------------------------------------------
+if "$PY" - "$SCRATCH" <<'EOF'
+import pathlib, re, sys
+scratch = pathlib.Path(sys.argv[1])
+log = (scratch / "slurm-run.log").read_text(errors="replace")
+ok = True
+for rule in ("split_inner_folds", "score_candidates", "select_parameters"):
+    m = re.search(rf"^{rule}\s+(\d+)\s*$", log, re.M)
+    expected = int(m.group(1)) if m else 0
+    submitted = len(set(re.findall(
+        rf"submitted with SLURM jobid \d+ \(log: \S*/rule_{rule}/([^/\s]+)/\d+\.log\)", log)))
+    print(f"    {rule}: {expected} jobs (job stats), {submitted} submitted to Slurm")
+    ok = ok and expected > 0 and submitted == expected
+a = sorted((scratch / "slurm-run/results/tuning").glob("*/fold_*/selection.json"))
+b = sorted((scratch / "local-run/results/tuning").glob("*/fold_*/selection.json"))
+names = lambda paths, root: [p.relative_to(scratch / root) for p in paths]
+same = names(a, "slurm-run") == names(b, "local-run") and all(
+    x.read_bytes() == y.read_bytes() for x, y in zip(a, b))
+print(f"    selections: {len(a)} in the Slurm run, {len(b)} local, identical: {same}")
+sys.exit(0 if ok and same and a else 1)
+EOF
+then pass "tuning jobs ran through Slurm and chose as the local run did"
+else fail "tuning through Slurm (see counts above)"
 fi
 
 log "times: Slurm bring-up ${T_UP} s, Slurm run ${T_SLURM} s, local run ${T_LOCAL} s"
