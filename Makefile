@@ -100,10 +100,11 @@ bench-stats: venv-dev data-production
 bench-small: venv-dev
 	$(BIN)/python scripts/bench/bench_small.py
 
-# Nested tuning (~30-45 min, 2 cores): config/tuned.yaml vs untuned at 287K rows, its cost
-# and the outer metrics' gain -> docs/bench/tuning*.csv, tuning.md
+# Nested tuning (~20 min per pair, 2 cores): config/tuned.yaml vs untuned at 287K rows, its
+# cost and the outer metrics' gain -> docs/bench/tuning*.csv, tuning.md
+BENCH_TUNING_REPEATS ?= 2
 bench-tuning: venv-dev data-production
-	$(BIN)/python scripts/bench/bench_tuning.py
+	$(BIN)/python scripts/bench/bench_tuning.py --repeats $(BENCH_TUNING_REPEATS)
 
 bench: bench-etl bench-cv bench-scale  ## long benchmarks (not part of make test)
 

@@ -396,11 +396,13 @@ def test_a_group_of_alphas_is_scored_by_one_path_fit_as_one_fit_each(tmp_path):
         alone = score_candidate("coxnet", params, inner, schema, "ibs", inner["seed"])
         assert result["params"] == params and result["errors"] == {}
         np.testing.assert_allclose(result["scores"], alone["scores"], rtol=0, atol=1e-8)
-    # candidates that differ in more than alpha are fitted one by one
-    mixed = score_candidates(
-        "coxnet", [group[0], {**group[2], "l1_ratio": 0.9}], inner, schema, "ibs", inner["seed"]
-    )
-    assert mixed["path"] is None
+    # candidates that differ in more than alpha, or of a model without a path: refused
+    with pytest.raises(ValueError, match=r"differ only in the model's path parameter \(alpha\)"):
+        score_candidates("coxnet", [group[0], {**group[2], "l1_ratio": 0.9}], inner, schema,
+                         "ibs", inner["seed"])  # fmt: skip
+    with pytest.raises(ValueError, match=r"path parameter \(None\)"):
+        score_candidates("coxph", [{"alpha": 1e-4}, {"alpha": 1.0}], inner, schema, "ibs", 1)
+    assert score_candidate("coxph", {"alpha": 1e-4}, inner, schema, "ibs", 1)["errors"] == {}
     # a failed path fit fails every candidate of the group, recorded, not raised
     bad = score_candidates(
         "coxnet", [{**c, "l1_ratio": 7.0} for c in group], inner, schema, "uno_c", 1

@@ -236,10 +236,13 @@ def score_candidates(
 ) -> dict[str, Any]:
     """Fit candidates on every inner training fold; score them on the inner test folds.
 
-    Each inner fold's matrices are read once for all the candidates. Candidates that
-    differ only in the model's regularisation path parameter (``path_param``, Coxnet's
-    ``alpha``; :func:`~survival_framework.search_space.candidate_groups` groups them)
-    share one path fit per inner fold (``fit_path``); any others are fitted one by one.
+    One candidate, or a group that differs only in the model's regularisation path
+    parameter (``path_param``, Coxnet's ``alpha``;
+    :func:`~survival_framework.search_space.candidate_groups` makes the groups): each inner
+    fold's matrices are read once and one path fit per inner fold (``fit_path``) gives
+    every candidate. (Other candidates are not fitted one after another on the same
+    matrices: they could need another dtype, and Coxnet's in-place fit gives ``X`` back
+    to within one rounding only.)
 
     Parameters
     ----------
@@ -267,6 +270,11 @@ def score_candidates(
         inner fold; None where skipped or failed), ``skipped`` (inner fold -> reason) and
         ``errors`` (inner fold -> ``type: message``); ``path``: the path parameter if one
         path fit scored them, else None; ``seconds``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown metric, no candidate, or several that cannot share a path fit.
     """
     import time as _time
     import warnings
@@ -285,6 +293,11 @@ def score_candidates(
         raise ValueError("score_candidates needs at least one candidate")
     path = model_path_param(model)
     path_values = _path_values(path, candidates)
+    if len(candidates) > 1 and path_values is None:
+        raise ValueError(
+            f"{model}: candidates scored together must differ only in the model's path "
+            f"parameter ({path}), each with its own value; got {candidates}"
+        )
     grid = read_json(inner["grid_path"])
     times = np.asarray(grid["times"], dtype=float)
     n = len(candidates)
