@@ -26,19 +26,8 @@ def main(smk) -> None:
         tuning = None
         if smk.input.get("selection"):  # a tuned model: the inner CV's choice for this fold
             selection = read_json(smk.input.selection)
-            tuning = {
-                k: selection[k]
-                for k in (
-                    "metric",
-                    "best",
-                    "params",
-                    "mean",
-                    "excluded",
-                    "skipped",
-                    "used_folds",
-                    "candidates",
-                )
-            }
+            # the record's own model and fold say which selection it is
+            tuning = {k: v for k, v in selection.items() if k not in ("model", "resample")}
             params = tuned_params(params, selection, log)
         schema = read_json(smk.input.schema)
         dur, ev, id_col = schema["duration_col"], schema["event_col"], schema["id_col"]

@@ -120,11 +120,16 @@ def ensure_table(n_rows: int) -> str:
     return rel
 
 
-def production_args(rel_path: str, targets: tuple[str, ...] = CV_TARGETS) -> list[str]:
+def production_args(
+    rel_path: str, targets: tuple[str, ...] = CV_TARGETS, overlays: tuple[str, ...] = ()
+) -> list[str]:
+    """Snakemake arguments of a production run: the targets, config/production.yaml (then
+    the ``overlays``' config files) and the table at ``rel_path``."""
     return [
         *targets,
         "--configfile",
         "config/production.yaml",
+        *overlays,
         "--config",
         f"data={{path: {rel_path}}}",
     ]

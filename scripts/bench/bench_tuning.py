@@ -40,28 +40,21 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_cv import CV_TARGETS, REPO, WORK, collect_jobs, ensure_table, snakemake  # noqa: E402
+from bench_cv import (  # noqa: E402
+    CV_TARGETS,
+    REPO,
+    WORK,
+    collect_jobs,
+    ensure_table,
+    production_args,
+    snakemake,
+)
 from bench_stats_cost import _source_of, _workdir  # noqa: E402
 
 DOCS = REPO / "docs" / "bench"
-VARIANTS = {
-    "untuned": ("config/production.yaml",),
-    "tuned": ("config/production.yaml", "config/tuned.yaml"),
-}
+VARIANTS = {"untuned": (), "tuned": ("config/tuned.yaml",)}  # overlays of production.yaml
 
 __all__ = ["main", "gain_table", "path_comparison"]
-
-
-def _run_args(rel: str, configfiles: tuple[str, ...], cores: int) -> list[str]:
-    return [
-        "--cores",
-        str(cores),
-        *CV_TARGETS,
-        "--configfile",
-        *configfiles,
-        "--config",
-        f"data={{path: {rel}}}",
-    ]
 
 
 def _fold_metrics(wd: Path) -> pd.DataFrame:
@@ -189,7 +182,7 @@ def _summary(runs, jobs, gain, choices, path) -> str:
     low, high = runs["load_before"].min(), runs[["load_before", "load_after"]].max().max()
     cpu = runs.groupby("variant")["cpu_s"].median()
     lines = [
-        "# Nested tuning at 287K rows: cost and gain (`make bench-tuning`)",
+        f"# Nested tuning at {runs['rows'].iloc[0]:,} rows: cost and gain (`make bench-tuning`)",
         "",
         f"Commit {runs['commit'].iloc[0]}, {runs['rows'].iloc[0]:,} rows, --cores "
         f"{runs['cores'].iloc[0]}, targets results/cv_metrics.csv + leaderboard.csv, "
@@ -259,9 +252,12 @@ def main(argv: list[str] | None = None) -> None:
     ).stdout.strip()
     runs, jobs, workdirs = [], [], {}
     for i in range(args.repeats):
-        for variant, configfiles in VARIANTS.items():
+        for variant, overlays in VARIANTS.items():
             wd = _workdir(src, f"tuning_{variant}_{i}")
-            run = snakemake(wd, *_run_args(rel, configfiles, args.cores), timeout=args.timeout)
+            run = snakemake(
+                wd, "--cores", str(args.cores), *production_args(rel, CV_TARGETS, overlays),
+                timeout=args.timeout,
+            )  # fmt: skip
             runs.append({"variant": variant, "repeat": i, **run})
             job = collect_jobs(wd)
             job["model"] = [

@@ -29,12 +29,17 @@ _HINT_NAMES = {"Any": Any, "Literal": Literal, "None": None, "int": int, "float"
 _HINT_NAMES |= {"str": str, "bool": bool}
 
 
+def _assigned_name(node: ast.stmt) -> str | None:
+    """The name a statement assigns (``x = ...`` or ``x: T = ...``), or None."""
+    target = node.target if isinstance(node, ast.AnnAssign) else None
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        target = node.targets[0]
+    return target.id if isinstance(target, ast.Name) else None
+
+
 def _registry_classes(tree: ast.Module) -> dict[str, str]:
     for node in tree.body:
-        target = node.target if isinstance(node, ast.AnnAssign) else None
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-        if isinstance(target, ast.Name) and target.id == "_REGISTRY":
+        if _assigned_name(node) == "_REGISTRY":
             value = node.value
             if not isinstance(value, ast.Dict):
                 break
@@ -90,10 +95,7 @@ def read_registry(path: str | os.PathLike = _MODELS_PY) -> dict[str, dict[str, A
 def _class_constant(classes: dict[str, ast.ClassDef], name: str, attribute: str) -> Any:
     """A class attribute's literal value in the source, looked up through the bases."""
     for item in classes[name].body:
-        target = item.target if isinstance(item, ast.AnnAssign) else None
-        if isinstance(item, ast.Assign) and len(item.targets) == 1:
-            target = item.targets[0]
-        if isinstance(target, ast.Name) and target.id == attribute and item.value is not None:
+        if _assigned_name(item) == attribute and item.value is not None:
             return ast.literal_eval(item.value)
     for base in classes[name].bases:
         if isinstance(base, ast.Name) and base.id in classes:

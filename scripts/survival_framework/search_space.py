@@ -18,7 +18,6 @@ parses the spaces.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import zlib
 from collections.abc import Mapping
@@ -97,6 +96,11 @@ def is_grid(space: Mapping[str, list | dict]) -> bool:
     return all(isinstance(v, list) for v in space.values())
 
 
+def _params_key(params: Mapping[str, Any]) -> str:
+    """A parameter set as a hashable key (equal iff the sets are)."""
+    return repr(sorted(params.items()))
+
+
 def _native(value: Any) -> Any:
     """numpy scalars as Python ones (candidates go into JSON and model parameters)."""
     return value.item() if isinstance(value, np.generic) else value
@@ -154,7 +158,7 @@ def candidates(
             else:
                 x = float(rng.uniform(low, high))
             draw[p] = int(min(high, max(low, round(x)))) if integer else float(x)
-        key = repr(sorted(draw.items()))
+        key = _params_key(draw)
         if key not in seen:
             seen.add(key)
             out.append(draw)
@@ -185,5 +189,5 @@ def candidate_groups(
     groups: dict[str, list[int]] = {}
     for i, cand in enumerate(cands):
         rest = {k: v for k, v in cand.items() if k != path_param}
-        groups.setdefault(json.dumps(rest, sort_keys=True), []).append(i)
+        groups.setdefault(_params_key(rest), []).append(i)
     return list(groups.values())
